@@ -1,0 +1,265 @@
+"""The `mzc` command: a thin click shell over the API with gzip's manners.
+
+Reports go to stderr (rich) or stdout (`--json`, one object per line); errors are one line `mzc: error: ...`.
+Exit codes: 0 ok, 1 error, 2 warning (some inputs skipped).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__, files
+from .errors import MzcError
+from .parallel import default_workers
+
+TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+stderr = Console(stderr=True, highlight=False)
+
+
+class Outcome:
+    """Collects per-file outcomes into gzip's exit status."""
+
+    def __init__(self):
+        self.status = 0
+
+    def error(self, message: str) -> None:
+        stderr.print(f"mzc: error: {message}", markup=False, soft_wrap=True)
+        self.status = 1
+
+    def warn(self, message: str) -> None:
+        stderr.print(f"mzc: warning: {message}", markup=False, soft_wrap=True)
+        if self.status == 0:
+            self.status = 2
+
+
+def default_output(path: str, suffix: str) -> str:
+    lower = path.lower()
+    if suffix == ".mzc":
+        for s in TIFF_SUFFIXES:
+            if lower.endswith(s):
+                return path[: -len(s)] + ".mzc"
+        return path + ".mzc"
+    return (path[:-4] if lower.endswith(".mzc") else path) + suffix
+
+
+@contextmanager
+def progress_bar(enabled: bool, label: str):
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def refuse_terminal() -> None:
+    if sys.stdout.isatty():
+        raise MzcError("refusing to write binary data to a terminal (use -o FILE or redirect stdout)")
+
+
+def resolve_output(inp: str, output: str | None, to_stdout: bool, suffix: str, force: bool, many: bool):
+    """Return a path, sys.stdout.buffer, or None (skip: exists and no -f)."""
+    if to_stdout or (inp == "-" and output is None):
+        refuse_terminal()
+        return sys.stdout.buffer
+    if output is not None and (os.path.isdir(output) or many):
+        if not os.path.isdir(output):
+            raise MzcError(f"-o {output}: with several inputs, -o must be an existing folder")
+        target = os.path.join(output, os.path.basename(default_output(inp, suffix)))
+    else:
+        target = output or default_output(inp, suffix)
+    if target == "-":
+        refuse_terminal()
+        return sys.stdout.buffer
+    if os.path.exists(target) and not force:
+        return None
+    return target
+
+
+def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rep, default=str))
+        return
+    if quiet:
+        return
+    table = Table(title=f"{rep.get('input')} -> {rep.get('output')}", show_header=False, box=None)
+    for key in ("codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db", "psnr_dtype_db",
+                "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target"):
+        if key in rep and rep[key] is not None:
+            table.add_row(key, str(rep[key]))
+    stderr.print(table)
+
+
+def parse_chunks(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        chunks = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise MzcError(f"--chunk {text!r}: expected comma-separated integers, one per axis") from None
+    if any(c < 1 for c in chunks):
+        raise MzcError(f"--chunk {text!r}: sizes must be >= 1")
+    return chunks
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mzc")
+def cli():
+    """mzc: gzip for microscopy. Compress TIFF stacks to .mzc and back, and measure what changed."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output file (one input) or folder (several).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--rm", "remove", is_flag=True, help="Delete each input after its output is written and verified.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--codec", default="auto", show_default=True,
+              help="auto|lossless|j2k|jxl|avif|sperr|nearlossless")
+@click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
+@click.option("--max-error", type=float, help="Guarantee |decoded - original| <= E on every pixel.")
+@click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
+@click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
+@click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
+def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, lossless, chunk, as_json,
+           quiet):
+    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
+    outcome = Outcome()
+    chunks = parse_chunks(chunk)
+    many = len(inputs) > 1
+    for inp in inputs:
+        try:
+            target = resolve_output(inp, output, to_stdout, ".mzc", force, many)
+            if target is None:
+                outcome.warn(f"{default_output(inp, '.mzc') if output is None else output} already exists; "
+                             "not overwritten (use -f)")
+                continue
+            if inp != "-" and not os.path.isfile(inp):
+                raise MzcError("no such file")
+            source = files.stdin_source() if inp == "-" else inp
+            with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
+                rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
+                                   lossless=lossless, chunks=chunks, workers=workers or default_workers(),
+                                   progress=cb)
+            if remove and inp != "-" and isinstance(target, str):
+                result = files.verify(target)
+                if not result["ok"]:
+                    raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
+                os.unlink(inp)
+            print_report(rep, as_json, quiet)
+        except MzcError as exc:
+            outcome.error(f"{inp}: {exc}")
+    sys.exit(outcome.status)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output .tif/.tiff or .npy (one input) or folder (several).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the TIFF to standard output.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file on stdout.")
+@click.option("--quiet", is_flag=True, help="Print nothing on stderr but errors.")
+def decode(inputs, output, to_stdout, force, roi, workers, as_json, quiet):
+    """Decompress .mzc files back to TIFF (with the original metadata) or .npy."""
+    outcome = Outcome()
+    many = len(inputs) > 1
+    for inp in inputs:
+        try:
+            target = resolve_output(inp, output, to_stdout, ".tif", force, many)
+            if target is None:
+                outcome.warn(f"{output or default_output(inp, '.tif')} already exists; not overwritten (use -f)")
+                continue
+            if not os.path.isfile(inp):
+                raise MzcError("no such file")
+            result = files.decode(inp, target, roi=roi, workers=workers or default_workers())
+            if as_json:
+                click.echo(json.dumps(result))
+            elif not quiet:
+                stderr.print(f"{inp} -> {result['output']} {tuple(result['shape'])}", markup=False)
+        except MzcError as exc:
+            outcome.error(f"{inp}: {exc}")
+    sys.exit(outcome.status)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def info(inputs, as_json):
+    """Show header facts and the stored encode report."""
+    outcome = Outcome()
+    for inp in inputs:
+        try:
+            rep = files.info(inp)
+            if as_json:
+                click.echo(json.dumps(rep, default=str))
+                continue
+            table = Table(title=inp, show_header=False, box=None)
+            for key, value in rep.items():
+                if key == "report" and value:
+                    for k, v in value.items():
+                        table.add_row(f"  {k}", str(v))
+                elif key != "input":
+                    table.add_row(key, str(value))
+            Console().print(table)
+        except MzcError as exc:
+            outcome.error(f"{inp}: {exc}")
+    sys.exit(outcome.status)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--against", type=click.Path(dir_okay=False), help="Original TIFF: recompute fidelity.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def verify(inputs, against, as_json):
+    """Check every checksum and decode every chunk; with --against, measure fidelity to the original."""
+    outcome = Outcome()
+    for inp in inputs:
+        try:
+            rep = files.verify(inp, against)
+            if as_json:
+                click.echo(json.dumps(rep, default=str))
+            else:
+                state = "OK" if rep["ok"] else "FAILED"
+                stderr.print(f"{inp}: {state} ({rep['chunks_checked']} chunks)", markup=False)
+                for k in ("psnr_db", "ssim", "max_abs_error", "pearson_r"):
+                    if k in rep:
+                        stderr.print(f"  {k}: {rep[k]}", markup=False)
+            if not rep["ok"]:
+                outcome.error(f"{inp}: {rep['errors'][0]}")
+        except MzcError as exc:
+            outcome.error(f"{inp}: {exc}")
+    sys.exit(outcome.status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's usage errors become `mzc: error: ...` with exit 1 (2 means 'warning' here)."""
+    try:
+        cli.main(args=argv, prog_name="mzc", standalone_mode=False)
+    except click.UsageError as exc:
+        stderr.print(f"mzc: error: {exc.format_message()}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        stderr.print("mzc: error: aborted", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        stderr.print("mzc: error: interrupted", markup=False)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except OSError as exc:
+        stderr.print(f"mzc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), markup=False)
+        sys.exit(1)

@@ -1,0 +1,82 @@
+"""The Codec protocol and the registry of string ids (spec/FORMAT.md section 6).
+
+A codec turns one chunk (an n-d block, usually a 2-D tile) into bytes plus a small map of per-chunk parameters, and
+back. Its configuration is a plain dict stored in the header, so a file names everything needed to decode it.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import MzcError
+
+REGISTRY: dict[str, type["Codec"]] = {}
+
+
+def register(cls: type["Codec"]) -> type["Codec"]:
+    REGISTRY[cls.id] = cls
+    return cls
+
+
+class Codec:
+    """Base class: subclasses set `id`, the dtypes they take, and implement encode/decode."""
+    id: ClassVar[str]
+    lossless: ClassVar[bool] = False
+    dtypes: ClassVar[frozenset[str]] = frozenset({"|u1", "<u2"})
+    # lossy codecs: one scalar quality knob, larger = better quality and larger output; searched by targets.py
+    knob_bounds: ClassVar[tuple[float, float] | None] = None
+    knob_log: ClassVar[bool] = False
+
+    def __init__(self, **config):
+        self._config = dict(config)
+
+    def config(self) -> dict:
+        return {"id": self.id, **self._config}
+
+    def prepare(self, data_min: float, data_max: float, dtype: np.dtype) -> "Codec":
+        """Return the codec configured for this file's value range (codecs needing a value mapping override it)."""
+        return self
+
+    def with_knob(self, knob: float) -> "Codec":
+        return type(self)(**dict(self._config, knob=float(knob)))
+
+    def check_dtype(self, dtype: np.dtype) -> None:
+        if np.dtype(dtype).str not in self.dtypes:
+            raise MzcError(f"codec {self.id!r} does not support dtype {np.dtype(dtype).name}"
+                           + ("" if self.lossless else " (use --lossless)"))
+
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        raise NotImplementedError
+
+    def decode(self, body: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, params: dict) -> np.ndarray:
+        raise NotImplementedError
+
+
+def from_config(config: dict) -> Codec:
+    """Build the codec a header names; an unknown id is an error naming it."""
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+        raise MzcError("corrupt header: codec entry has no id")
+    cid = config["id"]
+    cls = REGISTRY.get(cid)
+    if cls is None:
+        raise MzcError(f"unknown codec {cid!r}: this file needs a newer mzc or a plug-in")
+    return cls(**{k: v for k, v in config.items() if k != "id"})
+
+
+def checked(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """A decoder's output must be exactly the chunk's shape and dtype (spec section 4)."""
+    array = np.asarray(array)
+    if array.size != int(np.prod(shape)):
+        raise MzcError(f"corrupt chunk: {what} decoded {array.shape}, expected {tuple(shape)}")
+    if array.dtype != np.dtype(dtype):
+        raise MzcError(f"corrupt chunk: {what} decoded dtype {array.dtype}, expected {np.dtype(dtype)}")
+    return array.reshape(shape)
+
+
+def as_planes(block: np.ndarray) -> np.ndarray:
+    """View a chunk as a 2-D image for 2-D image codecs: singleton axes dropped, leading axes folded into rows."""
+    core = block.reshape([n for n in block.shape if n != 1] or [1])
+    if core.ndim == 1:
+        return core.reshape(1, -1)
+    return core.reshape(-1, core.shape[-1])

@@ -1,0 +1,202 @@
+"""Encode a TIFF into an .mzc file, streaming chunk by chunk, and measure what was lost on the way.
+
+Each chunk is read from the memory-mapped TIFF, coded, decoded again and compared, in worker processes; only a few
+chunks are in flight at once, so memory does not grow with the stack.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable
+
+import numpy as np
+
+from . import __version__
+from .codecs import from_config
+from .codecs.base import Codec
+from .codecs.lossless import Lossless
+from .codecs.nearlossless import NearLossless
+from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg
+from .errors import MzcError
+from .metrics import Fidelity
+from .parallel import pmap
+from .targets import RATIO_TOLERANCE, Target, parse_quality, sample_indices, search_knob
+from .tiling import Grid, default_chunks
+from .volume import Volume
+
+AUTO_CANDIDATES = ("j2k", "avif", "sperr")
+LOSSY_IDS = ("j2k", "jxl", "avif", "sperr")
+DEFAULT_LOSSY_TARGET = "50dB"
+INDEX_ENTRY_BYTES = 24
+CHUNK_META_BYTES = 16  # u32 length + msgpack {"i": n, "p": {...}} for typical chunks
+REPORT_BYTES = 600
+
+
+@dataclass
+class EncodeOptions:
+    codec: str = "auto"
+    quality: str | None = None
+    max_error: float | None = None
+    lossless: bool = False
+    chunks: tuple[int, ...] | None = None
+    workers: int = 1
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _codec(config_json: str) -> Codec:
+    return from_config(json.loads(config_json))
+
+
+def encode_chunk(config_json: str, block: np.ndarray, data_range: float, lossless: bool):
+    """Worker: code one chunk, decode it back, return (body, params, fidelity sums)."""
+    codec = _codec(config_json)
+    body, params = codec.encode(block)
+    back = codec.decode(body, block.shape, block.dtype, params)
+    fid = Fidelity(data_range, block.dtype.str)
+    fid.add(block, back)
+    if lossless and fid.sse != 0:
+        raise MzcError("internal error: lossless chunk did not round-trip")
+    return body, params, fid
+
+
+def _data_range(vol: Volume, grid: Grid) -> tuple[float, float]:
+    lo, hi = np.inf, -np.inf
+    for i in range(grid.n_chunks):
+        b = vol.block(grid.slices(i))
+        lo, hi = min(lo, float(b.min())), max(hi, float(b.max()))
+    return lo, hi
+
+
+def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None]:
+    """Map the CLI's knobs onto one codec instance (not yet fitted to the data) and an optional target."""
+    cid = opts.codec or "auto"
+    if opts.lossless or cid == "lossless":
+        if opts.quality or opts.max_error is not None:
+            raise MzcError("--lossless cannot be combined with -q or --max-error")
+        return Lossless(), None
+    if opts.max_error is not None:
+        if opts.quality:
+            raise MzcError("-q and --max-error are alternatives: give one")
+        if cid not in ("auto", "nearlossless"):
+            raise MzcError(f"--max-error with --codec {cid} is not available yet: use --codec auto")
+        if vol.dtype.kind not in "u":
+            raise MzcError(f"--max-error needs unsigned integer data, not {vol.dtype.name}")
+        return NearLossless(max_error=opts.max_error), None
+    if opts.quality is None and cid == "auto":
+        return Lossless(), None
+    target = parse_quality(opts.quality or DEFAULT_LOSSY_TARGET)
+    if cid != "auto" and cid not in LOSSY_IDS:
+        raise MzcError(f"unknown codec {cid!r}: choose from auto, lossless, {', '.join(LOSSY_IDS)}")
+    if vol.dtype.str not in ("|u1", "<u2"):
+        raise MzcError(f"lossy codecs take uint8/uint16 data, not {vol.dtype.name} (use --lossless)")
+    return from_config({"id": cid}) if cid != "auto" else None, target
+
+
+class Encoding:
+    """One encode of one volume into one open file handle."""
+
+    def __init__(self, vol: Volume, opts: EncodeOptions, source_name: str):
+        self.vol, self.opts, self.source_name = vol, opts, source_name
+        chunks = tuple(opts.chunks) if opts.chunks else default_chunks(vol.shape, vol.axes)
+        if len(chunks) != len(vol.shape):
+            raise MzcError(f"--chunk gives {len(chunks)} sizes but the array has {len(vol.shape)} axes {vol.shape}")
+        self.grid = Grid(vol.shape, tuple(min(c, n) for c, n in zip(chunks, vol.shape)))
+        if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
+            raise MzcError("chunk too large: at most 2^31 elements per chunk")
+        self.codec, self.target = choose_codec(vol, opts)
+        self.data_min, self.data_max = _data_range(vol, self.grid)
+        self.data_range = self.data_max - self.data_min
+
+    def header(self, codec: Codec) -> dict:
+        return {
+            "shape": list(self.vol.shape), "dtype": self.vol.dtype.str, "axes": self.vol.axes,
+            "chunks": list(self.grid.chunks), "n_chunks": self.grid.n_chunks, "codec": codec.config(),
+            "tiff": self.vol.metadata, "data_range": [self.data_min, self.data_max],
+            "software": f"mzc {__version__}",
+        }
+
+    def overhead_bytes(self, codec: Codec) -> int:
+        fixed = 12 + RECORD_OVERHEAD + len(pack_msg(self.header(codec))) + 32 + RECORD_OVERHEAD + 8
+        fixed += REPORT_BYTES + RECORD_OVERHEAD + INDEX_ENTRY_BYTES
+        per_chunk = RECORD_OVERHEAD + INDEX_ENTRY_BYTES + CHUNK_META_BYTES
+        return fixed + per_chunk * self.grid.n_chunks
+
+    def fit(self, scale: float = 1.0) -> Codec:
+        """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
+        if self.target is None:
+            return self.codec
+        idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)))
+        blocks = [self.vol.block(self.grid.slices(i)) for i in idx]
+        sample_raw = sum(b.nbytes for b in blocks)
+        candidates = [self.codec] if self.codec is not None else [from_config({"id": c}) for c in AUTO_CANDIDATES]
+        best, best_trial = None, None
+        errors = []
+        for cand in candidates:
+            cand = cand.prepare(self.data_min, self.data_max, self.vol.dtype)
+            budget = None
+            if self.target.kind == "ratio":
+                body_total = self.vol.nbytes / self.target.value - self.overhead_bytes(cand)
+                if body_total <= 0:
+                    raise MzcError(f"-q {self.target} cannot be met: the header and index alone exceed "
+                                   f"{self.vol.nbytes / self.target.value:.0f} bytes (file too small for that ratio)")
+                budget = body_total * sample_raw / self.vol.nbytes * scale
+            try:
+                t = search_knob(cand, blocks, self.target, budget, self.data_range)
+            except MzcError as exc:
+                errors.append(str(exc))
+                continue
+            better = best_trial is None or (t.mse < best_trial.mse if self.target.kind == "ratio"
+                                            else t.body_bytes < best_trial.body_bytes)
+            if better:
+                best, best_trial = cand.with_knob(t.knob), t
+        if best is None:
+            raise MzcError(errors[0])
+        return best
+
+    def write(self, fh: BinaryIO, codec: Codec) -> dict:
+        t0 = time.perf_counter()
+        writer = Writer(fh, self.header(codec))
+        config_json = json.dumps(codec.config())
+        fid = Fidelity(self.data_range, self.vol.dtype.str)
+        items = ((config_json, self.vol.block(self.grid.slices(i)), self.data_range, codec.lossless)
+                 for i in range(self.grid.n_chunks))
+        for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.opts.workers)):
+            writer.write_chunk(i, params, body)
+            fid.merge(part)
+            if self.opts.progress:
+                self.opts.progress(i + 1, self.grid.n_chunks)
+        report = self.report(codec, fid, time.perf_counter() - t0, writer.position)
+        writer.write_record(REPORT, pack_msg(report))
+        size = writer.close()
+        report["bytes_out"] = size
+        report["ratio"] = round(self.vol.nbytes / size, 4)
+        report["bpp"] = round(size * 8 / int(np.prod(self.vol.shape)), 6)
+        return report
+
+    def report(self, codec: Codec, fid: Fidelity, seconds: float, size_so_far: int) -> dict:
+        rep = {
+            "input": self.source_name, "codec": codec.id, "codec_config": codec.config(),
+            "shape": list(self.vol.shape), "dtype": self.vol.dtype.name, "axes": self.vol.axes,
+            "bytes_in": self.vol.nbytes, "bytes_out": size_so_far,
+            "ratio": round(self.vol.nbytes / size_so_far, 4),
+            "bpp": round(size_so_far * 8 / int(np.prod(self.vol.shape)), 6),
+            "data_range": [self.data_min, self.data_max],
+        }
+        rep.update({k: v for k, v in fid.report().items() if k != "mse"})
+        rep["target"] = str(self.target) if self.target else None
+        rep["encode_seconds"] = round(seconds, 3)
+        return rep
+
+    def ratio_ok(self, report: dict) -> bool:
+        if self.target is None or self.target.kind != "ratio":
+            return True
+        return abs(report["ratio"] / self.target.value - 1) <= RATIO_TOLERANCE
+
+    def psnr_ok(self, report: dict) -> bool:
+        if self.target is None or self.target.kind != "psnr":
+            return True
+        value = report["psnr_db"]
+        return value == "inf" or value >= self.target.value

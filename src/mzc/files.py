@@ -1,0 +1,148 @@
+"""The public file-level API: encode, decode, open, info, verify. Every write is atomic (temp file + rename)."""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import tempfile
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .encoder import EncodeOptions, Encoding
+from .errors import MzcError
+from .reader import MzcFile
+from .volume import open_tiff, read_tiff_array, write_tiff
+
+@contextlib.contextmanager
+def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
+    """A temp file beside `path`, renamed onto it only if the block succeeds; removed otherwise.
+
+    A binary stream (stdout) gets the temp file's bytes copied to it once complete.
+    """
+    if not isinstance(path, str):
+        with tempfile.NamedTemporaryFile() as fh:
+            yield fh
+            fh.seek(0)
+            while block := fh.read(1 << 20):
+                path.write(block)
+            path.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mzc-", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        with builtins.open(tmp, "w+b") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def encode(source, output: str | BinaryIO, **options) -> dict:
+    """Encode a TIFF (path or binary file object) to `output`; return the fidelity report.
+
+    A ratio or PSNR target is checked on the real file; when the sampled knob search missed it, the budget is
+    corrected and the file encoded again (at most twice). A target still missed is an error and nothing is written.
+    """
+    opts = EncodeOptions(**options)
+    vol = open_tiff(source)
+    try:
+        job = Encoding(vol, opts, source if isinstance(source, str) else "-")
+        scale = 1.0
+        for attempt in range(3):
+            codec = job.fit(scale)
+            try:
+                with atomic_output(output) as fh:
+                    report = job.write(fh, codec)
+                    if not (job.ratio_ok(report) and job.psnr_ok(report)):
+                        raise _Missed()
+            except _Missed:
+                if attempt == 2:
+                    raise MzcError(f"-q {job.target} could not be met: got ratio {report['ratio']}x, "
+                                   f"PSNR {report['psnr_db']} dB") from None
+                if job.target.kind == "ratio":
+                    scale *= report["ratio"] / job.target.value
+                else:
+                    job.target = type(job.target)("psnr", job.target.value + 0.25)
+                continue
+            break
+    finally:
+        vol.close()
+    report["output"] = output if isinstance(output, str) else "-"
+    return report
+
+
+class _Missed(Exception):
+    """The real file missed its target: encode again."""
+
+
+def open(path: str) -> MzcFile:  # noqa: A001 - mirrors builtins.open / gzip.open
+    return MzcFile.open(path)
+
+
+def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers: int = 1,
+           fmt: str | None = None) -> dict:
+    """Decode `source` (all, or a region) to a TIFF or .npy; a full TIFF carries the original metadata.
+
+    `output` is a path (written atomically) or a binary file object; `fmt` is "tif" or "npy" (default: from the
+    path's suffix, else "tif").
+    """
+    if fmt is None:
+        fmt = "npy" if isinstance(output, str) and output.lower().endswith(".npy") else "tif"
+    if isinstance(output, str):
+        with atomic_output(output) as fh:
+            return dict(decode(source, fh, roi, workers, fmt), output=output)
+    with open(source) as mz:
+        if roi is not None or fmt == "npy":
+            data = mz.read(roi, workers)
+            if fmt == "npy":
+                np.save(output, data)
+            else:
+                import tifffile
+                axes = mz.axes if data.ndim == len(mz.shape) else None
+                tifffile.imwrite(output, data, metadata={"axes": axes} if axes else None, photometric="minisblack")
+            shape = data.shape
+        else:
+            write_tiff(output, mz.shape, mz.dtype, mz.axes, mz.metadata, mz.pages(workers))
+            shape = mz.shape
+    return {"input": source, "output": "-", "shape": list(shape), "roi": roi}
+
+
+def stdin_source() -> BinaryIO:
+    """Standard input as a seekable buffer (TIFF needs random access)."""
+    import io
+    import sys
+    return io.BytesIO(sys.stdin.buffer.read())
+
+
+def info(path: str) -> dict:
+    with open(path) as mz:
+        h = mz.header
+        return {"input": path, "format": ".".join(map(str, h["format"])), "shape": list(mz.shape),
+                "dtype": mz.dtype.name, "axes": mz.axes, "chunks": list(mz.grid.chunks), "n_chunks": mz.grid.n_chunks,
+                "codec": h["codec"], "software": h.get("software"), "file_bytes": mz.container.size,
+                "tiff_kind": mz.metadata.get("kind"), "report": mz.report}
+
+
+def verify(path: str, against: str | None = None) -> dict:
+    from .metrics import Fidelity
+    with open(path) as mz:
+        checked, errors = mz.verify()
+        result = {"input": path, "ok": not errors, "chunks_checked": checked, "errors": errors}
+        if against is not None and not errors:
+            original, _ = read_tiff_array(against)
+            if original.shape != mz.shape:
+                raise MzcError(f"--against shape {original.shape} differs from the file's {mz.shape}")
+            fid = Fidelity(float(original.max()) - float(original.min()), mz.dtype.str)
+            for i, block in mz.decoded_chunks(list(range(mz.grid.n_chunks))):
+                fid.add(original[mz.grid.slices(i)], block)
+            result.update({k: v for k, v in fid.report().items() if k != "mse"})
+        return result

@@ -1,0 +1,147 @@
+"""Fidelity metrics, accumulated chunk by chunk so a report never needs the whole stack in memory.
+
+PSNR is on the data range (max - min of the original), the number that means something for microscopy; the
+dtype-range PSNR is reported beside it only as `psnr_dtype_db`, because it inflates results by tens of dB.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+SSIM_WINDOW = 7  # as scikit-image's default
+
+
+def dtype_range(dtype: np.dtype) -> float:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return float(info.max) - float(info.min)
+    return 1.0  # float data: the data range is the only meaningful one
+
+
+def psnr(mse: float, peak: float) -> float:
+    if mse <= 0:
+        return math.inf
+    if peak <= 0:
+        return -math.inf
+    return 10.0 * math.log10(peak * peak / mse)
+
+
+def ssim_sum(a: np.ndarray, b: np.ndarray, data_range: float) -> tuple[float, int]:
+    """Sum of the local SSIM map over the 2-D planes of a block (last two axes), and its pixel count.
+
+    Gaussian-free 7x7 uniform windows with sample covariance, as scikit-image's structural_similarity does by default.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim < 2:
+        a, b = a.reshape(1, -1), b.reshape(1, -1)
+    a = a.reshape(-1, *a.shape[-2:])
+    b = b.reshape(-1, *b.shape[-2:])
+    L = data_range if data_range > 0 else 1.0
+    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+    total, count = 0.0, 0
+    for pa, pb in zip(a, b):
+        win = min(SSIM_WINDOW, *pa.shape)
+        size = (win, win)
+        n = win * win
+        cov_norm = n / (n - 1) if n > 1 else 1.0
+        ux, uy = uniform_filter(pa, size), uniform_filter(pb, size)
+        vx = cov_norm * (uniform_filter(pa * pa, size) - ux * ux)
+        vy = cov_norm * (uniform_filter(pb * pb, size) - uy * uy)
+        vxy = cov_norm * (uniform_filter(pa * pb, size) - ux * uy)
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        total += float(s.sum())
+        count += s.size
+    return total, count
+
+
+@dataclass
+class Fidelity:
+    """Running sums over (original, decoded) pairs. `data_range` must be the whole original's max - min."""
+    data_range: float
+    dtype: str
+    n: int = 0
+    sse: float = 0.0
+    max_abs: float = 0.0
+    sx: float = 0.0
+    sy: float = 0.0
+    sxx: float = 0.0
+    syy: float = 0.0
+    sxy: float = 0.0
+    ssim_total: float = 0.0
+    ssim_count: int = 0
+    _with_ssim: bool = field(default=True)
+
+    def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
+        if np.array_equal(original, decoded):
+            self._add_identical(original)
+            return
+        x = np.asarray(original, dtype=np.float64).ravel()
+        y = np.asarray(decoded, dtype=np.float64).ravel()
+        d = y - x
+        self.n += x.size
+        self.sse += float(d @ d)
+        if x.size:
+            self.max_abs = max(self.max_abs, float(np.abs(d).max()))
+        self.sx += float(x.sum())
+        self.sy += float(y.sum())
+        self.sxx += float(x @ x)
+        self.syy += float(y @ y)
+        self.sxy += float(x @ y)
+        if self._with_ssim:
+            t, c = ssim_sum(original, decoded, self.data_range)
+            self.ssim_total += t
+            self.ssim_count += c
+
+    def _add_identical(self, original: np.ndarray) -> None:
+        """Exact match (checked by the caller): the sums follow without the SSIM filters; SSIM is 1 by definition."""
+        x = np.asarray(original, dtype=np.float64).ravel()
+        self.n += x.size
+        s, ss = float(x.sum()), float(x @ x)
+        self.sx += s
+        self.sy += s
+        self.sxx += ss
+        self.syy += ss
+        self.sxy += ss
+        if self._with_ssim:
+            self.ssim_total += float(x.size)
+            self.ssim_count += x.size
+
+    def merge(self, other: "Fidelity") -> None:
+        for name in ("n", "sse", "sx", "sy", "sxx", "syy", "sxy", "ssim_total", "ssim_count"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_abs = max(self.max_abs, other.max_abs)
+
+    @property
+    def mse(self) -> float:
+        return self.sse / self.n if self.n else 0.0
+
+    def pearson(self) -> float:
+        if not self.n:
+            return 1.0
+        n = self.n
+        cov = self.sxy - self.sx * self.sy / n
+        vx = self.sxx - self.sx * self.sx / n
+        vy = self.syy - self.sy * self.sy / n
+        if vx <= 0 or vy <= 0:
+            return 1.0 if self.sse == 0 else 0.0
+        return float(cov / math.sqrt(vx * vy))
+
+    def report(self) -> dict:
+        return {
+            "psnr_db": round_db(psnr(self.mse, self.data_range)),
+            "psnr_dtype_db": round_db(psnr(self.mse, dtype_range(np.dtype(self.dtype)))),
+            "ssim": round(self.ssim_total / self.ssim_count, 6) if self.ssim_count else 1.0,
+            "max_abs_error": self.max_abs if not float(self.max_abs).is_integer() else int(self.max_abs),
+            "pearson_r": round(self.pearson(), 8),
+            "mse": self.mse,
+        }
+
+
+def round_db(value: float) -> float | str:
+    """JSON has no infinity: a lossless result reports PSNR as the string "inf"."""
+    return "inf" if math.isinf(value) and value > 0 else round(value, 3)

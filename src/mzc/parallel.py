@@ -1,0 +1,32 @@
+"""Local parallelism: an order-keeping map over a process pool with a bounded number of chunks in flight.
+
+Bounded look-ahead is what keeps peak memory independent of the stack size: at most `ahead` chunks (and their
+encoded bytes) exist at once, whatever the number of chunks.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def pmap(fn: Callable, items: Iterable[tuple], workers: int = 1, ahead: int | None = None) -> Iterator:
+    """Yield fn(*item) for each item, in order, using `workers` processes (inline when workers <= 1)."""
+    if workers <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    ahead = ahead or 2 * workers
+    with ProcessPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, *item))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,158 @@
+"""Read .mzc files: header facts, any region (touching only the chunks it needs), streamed pages, verification."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import psutil
+
+from .codecs import from_config
+from .container import REPORT, Reader, unpack_msg
+from .errors import MzcError
+from .parallel import pmap
+from .tiling import Grid, parse_roi
+from .volume import SUPPORTED_DTYPES, page_axes_start
+
+MAX_ELEMENTS = 1 << 48
+MAX_CHUNK_ELEMENTS = 1 << 31
+
+
+def _validated(header: dict) -> tuple[tuple[int, ...], np.dtype, str, Grid]:
+    shape, chunks = header.get("shape"), header.get("chunks")
+    dtype, axes = header.get("dtype"), header.get("axes")
+    ints = lambda v: isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in v)  # noqa: E731
+    if not ints(shape) or not 1 <= len(shape) <= 8 or any(n < 1 for n in shape):
+        raise MzcError(f"corrupt header: bad shape {shape!r}")
+    if not ints(chunks) or len(chunks) != len(shape) or any(c < 1 for c in chunks):
+        raise MzcError(f"corrupt header: bad chunk shape {chunks!r}")
+    if dtype not in SUPPORTED_DTYPES:
+        raise MzcError(f"corrupt header: unsupported dtype {dtype!r}")
+    if not isinstance(axes, str) or len(axes) != len(shape):
+        raise MzcError(f"corrupt header: axes {axes!r} do not match shape")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise MzcError(f"declared shape {tuple(shape)} is too large (more than 2^48 elements)")
+    if math.prod(min(c, n) for c, n in zip(chunks, shape)) > MAX_CHUNK_ELEMENTS:
+        raise MzcError("declared chunk shape is too large (more than 2^31 elements)")
+    grid = Grid(tuple(shape), tuple(chunks))
+    if header.get("n_chunks") != grid.n_chunks:
+        raise MzcError("corrupt header: n_chunks does not match the chunk grid")
+    return tuple(shape), np.dtype(dtype), axes, grid
+
+
+@functools.lru_cache(maxsize=8)
+def _codec(config_json: str):
+    return from_config(json.loads(config_json))
+
+
+def decode_chunk(config_json: str, body: bytes, shape: tuple[int, ...], dtype: str, params: dict) -> np.ndarray:
+    return _codec(config_json).decode(body, shape, np.dtype(dtype), params)
+
+
+class MzcFile:
+    """An open .mzc file. `read(roi)` returns exactly `full[roi]` and reads only the chunks the region touches."""
+
+    def __init__(self, fh: BinaryIO, owns: bool = False):
+        self._fh, self._owns = fh, owns
+        self.container = Reader(fh)
+        self.header = self.container.header
+        self.shape, self.dtype, self.axes, self.grid = _validated(self.header)
+        self.codec = from_config(self.header.get("codec"))
+        self._codec_json = json.dumps(self.header["codec"])
+        self.metadata = self.header.get("tiff") or {}
+
+    @classmethod
+    def open(cls, path: str) -> "MzcFile":
+        fh = open(path, "rb")
+        try:
+            return cls(fh, owns=True)
+        except Exception:
+            fh.close()
+            raise
+
+    def close(self) -> None:
+        if self._owns:
+            self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def report(self) -> dict | None:
+        raw = self.container.ancillary(REPORT)
+        return unpack_msg(raw, "report") if raw is not None else None
+
+    def _chunk_cap(self, index: int) -> int:
+        return math.prod(self.grid.chunk_shape(index)) * self.dtype.itemsize * 2 + (1 << 20)
+
+    def _jobs(self, indices):
+        for i in indices:
+            params, body = self.container.chunk_payload(i, self._chunk_cap(i))
+            yield self._codec_json, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params
+
+    def decoded_chunks(self, indices: list[int], workers: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+        yield from zip(indices, pmap(decode_chunk, self._jobs(indices), workers))
+
+    def read(self, roi: str | tuple[slice, ...] | None = None, workers: int = 1) -> np.ndarray:
+        """Decode a region (ROI string in numpy syntax, or slices) into memory; integers drop their axis."""
+        if roi is None:
+            region, dropped = tuple(slice(0, n) for n in self.shape), ()
+        elif isinstance(roi, str):
+            region, dropped = parse_roi(roi, self.shape)
+        else:
+            region, dropped = tuple(roi), ()
+        out_shape = tuple(s.stop - s.start for s in region)
+        need = math.prod(out_shape) * self.dtype.itemsize
+        if need > psutil.virtual_memory().available:
+            raise MzcError(f"region of {need / 2**30:.1f} GiB does not fit in memory: decode to a TIFF or use --roi")
+        out = np.empty(out_shape, self.dtype)
+        for i, block in self.decoded_chunks(self.grid.chunks_in(region), workers):
+            src, dst = [], []
+            for cs, rs in zip(self.grid.slices(i), region):
+                lo, hi = max(cs.start, rs.start), min(cs.stop, rs.stop)
+                src.append(slice(lo - cs.start, hi - cs.start))
+                dst.append(slice(lo - rs.start, hi - rs.start))
+            out[tuple(dst)] = block[tuple(src)]
+        return out.reshape([n for k, n in enumerate(out_shape) if k not in dropped]) if dropped else out
+
+    def slabs(self, workers: int = 1) -> Iterator[np.ndarray]:
+        """Stream the whole array as slabs along the leading (non-page) axes: one chunk deep, full pages wide."""
+        start = page_axes_start(self.shape, self.axes, self.metadata)
+        lead_counts = self.grid.counts[:start]
+        for lead in np.ndindex(*lead_counts) if lead_counts else [()]:
+            region = tuple(slice(g * c, min((g + 1) * c, n)) for g, c, n in
+                           zip(lead, self.grid.chunks[:start], self.shape[:start]))
+            region += tuple(slice(0, n) for n in self.shape[start:])
+            yield self.read(region, workers)
+
+    def pages(self, workers: int = 1) -> Iterator[np.ndarray]:
+        start = page_axes_start(self.shape, self.axes, self.metadata)
+        for slab in self.slabs(workers):
+            yield from slab.reshape(-1, *self.shape[start:])
+
+    def verify(self) -> tuple[int, list[str]]:
+        """Check every record's checksum and decode every chunk; return (chunks checked, errors)."""
+        errors: list[str] = []
+        for entry in self.container.entries:
+            try:
+                self.container.read_record(entry)
+            except MzcError as exc:
+                errors.append(str(exc))
+        checked = 0
+        for i in range(self.grid.n_chunks):
+            try:
+                params, body = self.container.chunk_payload(i, self._chunk_cap(i))
+                decode_chunk(self._codec_json, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params)
+                checked += 1
+            except MzcError as exc:
+                errors.append(f"chunk {i}: {exc}")
+        return checked, errors

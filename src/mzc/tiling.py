@@ -1,0 +1,106 @@
+"""Chunk grid over an n-d array: chunk numbering (C order), chunk slices, ROI parsing and ROI -> chunks."""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from .errors import MzcError
+
+DEFAULT_TILE = 1024
+
+
+def default_chunks(shape: tuple[int, ...], axes: str, tile: int = DEFAULT_TILE) -> tuple[int, ...]:
+    """One 2-D tile of at most tile x tile over the Y and X axes; every other axis in steps of 1.
+
+    2-D tiles are what the classic image codecs take; 1024 keeps a 256x256 region read to at most four chunks while
+    leaving lossy codecs room to spend bits well.
+    """
+    y, x = spatial_axes(axes, len(shape))
+    return tuple(min(n, tile) if k in (y, x) else 1 for k, n in enumerate(shape))
+
+
+def spatial_axes(axes: str, ndim: int) -> tuple[int, int]:
+    """Positions of the Y and X axes (the last two when the axes string does not name them)."""
+    if "Y" in axes and "X" in axes:
+        return axes.index("Y"), axes.index("X")
+    if ndim < 2:
+        raise MzcError("arrays need at least two axes")
+    return ndim - 2, ndim - 1
+
+
+@dataclass(frozen=True)
+class Grid:
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+
+    def __post_init__(self):
+        if len(self.shape) != len(self.chunks):
+            raise MzcError(f"chunk shape {self.chunks} does not match array shape {self.shape}")
+        if any(n < 1 for n in self.shape):
+            raise MzcError(f"zero-sized axis in shape {self.shape}")
+        if any(c < 1 for c in self.chunks):
+            raise MzcError(f"chunk sizes must be >= 1, got {self.chunks}")
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return tuple(math.ceil(n / c) for n, c in zip(self.shape, self.chunks))
+
+    @property
+    def n_chunks(self) -> int:
+        return math.prod(self.counts)
+
+    def coords(self, index: int) -> tuple[int, ...]:
+        out = []
+        for count in reversed(self.counts):
+            index, r = divmod(index, count)
+            out.append(r)
+        return tuple(reversed(out))
+
+    def index(self, coords: tuple[int, ...]) -> int:
+        idx = 0
+        for c, count in zip(coords, self.counts):
+            idx = idx * count + c
+        return idx
+
+    def slices(self, index: int) -> tuple[slice, ...]:
+        return tuple(slice(g * c, min((g + 1) * c, n))
+                     for g, c, n in zip(self.coords(index), self.chunks, self.shape))
+
+    def chunk_shape(self, index: int) -> tuple[int, ...]:
+        return tuple(s.stop - s.start for s in self.slices(index))
+
+    def chunks_in(self, region: tuple[slice, ...]) -> list[int]:
+        """Chunk numbers that intersect a region of unit-step slices, in C order."""
+        ranges = [range(s.start // c, (s.stop - 1) // c + 1) for s, c in zip(region, self.chunks)]
+        return [self.index(co) for co in itertools.product(*ranges)]
+
+
+def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+    """Parse numpy slice syntax, one entry per axis; return unit-step slices and the axes that integers drop."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != len(shape):
+        raise MzcError(f"--roi has {len(parts)} entries but the array has {len(shape)} axes {tuple(shape)}")
+    region, dropped = [], []
+    for axis, (part, n) in enumerate(zip(parts, shape)):
+        try:
+            if ":" in part:
+                bits = part.split(":")
+                if len(bits) > 2:
+                    raise MzcError(f"--roi entry {part!r}: steps are not supported")
+                start = int(bits[0]) if bits[0] else 0
+                stop = int(bits[1]) if bits[1] else n
+            else:
+                start = int(part)
+                stop = start + 1
+                dropped.append(axis)
+        except ValueError:
+            raise MzcError(f"--roi entry {part!r} is not start:stop or an integer") from None
+        if start < 0:
+            start += n
+        if stop < 0:
+            stop += n
+        if not (0 <= start < stop <= n):
+            raise MzcError(f"--roi entry {part!r} is out of bounds or empty for axis {axis} of size {n}")
+        region.append(slice(start, stop))
+    return tuple(region), tuple(dropped)

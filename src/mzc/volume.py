@@ -1,0 +1,181 @@
+"""TIFF / OME-TIFF / ImageJ-TIFF in and out with tifffile: the array is read lazily, metadata carried verbatim.
+
+What is kept is what Fiji and tifffile need to read the decoded file as they read the original: the first page's
+ImageDescription (OME-XML, ImageJ or tifffile's shaped JSON), resolution tags, photometric/planar layout and ImageJ's
+private IJMetadata tags, byte for byte.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import tifffile
+
+from .errors import MzcError
+
+SUPPORTED_DTYPES = ("|u1", "<u2", "<i2", "<u4", "<f4")
+KEPT_EXTRATAGS = (50838, 50839)  # ImageJ IJMetadataByteCounts / IJMetadata
+RAW_TAG_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: kept as raw bytes
+
+
+def normalise_dtype(dtype: np.dtype) -> np.dtype:
+    dtype = np.dtype(dtype).newbyteorder("<") if np.dtype(dtype).itemsize > 1 else np.dtype(dtype)
+    if dtype.str not in SUPPORTED_DTYPES:
+        raise MzcError(f"unsupported dtype {np.dtype(dtype).name}: mzc takes uint8, uint16, int16, uint32, float32")
+    return dtype
+
+
+@dataclass
+class Volume:
+    """A TIFF opened for reading; `block(slices)` returns one chunk as a little-endian array."""
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    axes: str
+    metadata: dict
+    _array: np.ndarray = field(repr=False)
+    _keep: list = field(default_factory=list, repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def block(self, slices: tuple[slice, ...]) -> np.ndarray:
+        return np.ascontiguousarray(self._array[slices]).astype(self.dtype, copy=False)
+
+    def close(self) -> None:
+        for item in self._keep:
+            item.close()
+        self._keep.clear()
+
+
+def _tiff_metadata(tif: tifffile.TiffFile) -> dict:
+    page = tif.pages.first
+    meta: dict = {"kind": "ome" if tif.is_ome else "imagej" if tif.is_imagej else "shaped" if tif.is_shaped else "plain"}
+    tags = page.tags
+    for code, key in ((270, "description"), (305, "software"), (306, "datetime")):
+        tag = tags.get(code)
+        if tag is not None and isinstance(tag.value, str):
+            meta[key] = tag.value
+    for code, key in ((262, "photometric"), (284, "planarconfig"), (296, "resolutionunit")):
+        tag = tags.get(code)
+        if tag is not None:
+            meta[key] = int(tag.value)
+    xres, yres = tags.get(282), tags.get(283)
+    if xres is not None and yres is not None:
+        meta["resolution"] = [list(map(int, xres.value)), list(map(int, yres.value))]
+    extratags = []
+    for code in KEPT_EXTRATAGS:
+        tag = tags.get(code)
+        if tag is None:
+            continue
+        if tag.dtype in RAW_TAG_TYPES:
+            tif.filehandle.seek(tag.valueoffset)
+            value = tif.filehandle.read(tag.valuebytecount)
+        else:
+            value = list(tag.value) if isinstance(tag.value, tuple) else [tag.value]
+        extratags.append([code, int(tag.dtype), int(tag.count), value])
+    if extratags:
+        meta["extratags"] = extratags
+    return meta
+
+
+def _check_complete(tif: tifffile.TiffFile, series, size: int) -> None:
+    """A truncated TIFF must be an error, not zeros: every strip/tile of the series must lie inside the file."""
+    for page in series.pages:
+        if page is None:
+            raise MzcError("truncated or damaged TIFF: a page of the image series is missing")
+        offsets, counts = page.dataoffsets, page.databytecounts
+        if not offsets or max(o + c for o, c in zip(offsets, counts)) > size or 0 in counts:
+            raise MzcError("truncated TIFF: image data extends past the end of the file")
+
+
+def open_tiff(source: str | BinaryIO) -> Volume:
+    """Open a TIFF for chunked reading: memory-mapped when the data are contiguous, else decoded into a temp memmap."""
+    keep: list = []
+    try:
+        tif = tifffile.TiffFile(source)
+    except (tifffile.TiffFileError, ValueError, struct.error, IndexError) as exc:
+        raise MzcError(f"not a TIFF file or damaged TIFF ({exc})") from None
+    keep.append(tif)
+    try:
+        if not tif.series:
+            raise MzcError("TIFF contains no image series")
+        series = tif.series[0]
+        shape, axes = tuple(int(n) for n in series.shape), series.axes
+        if any(n == 0 for n in shape) or not shape:
+            raise MzcError(f"zero-sized axis in TIFF shape {shape}")
+        if len(shape) < 2:
+            raise MzcError(f"TIFF image has fewer than two axes {shape}")
+        dtype = normalise_dtype(series.dtype)
+        tif.filehandle.seek(0, os.SEEK_END)
+        _check_complete(tif, series, tif.filehandle.tell())
+        array = None
+        if isinstance(source, (str, os.PathLike)) and series.dataoffset is not None:
+            try:
+                array = tifffile.memmap(source, series=0, mode="r")
+            except (ValueError, OSError):
+                array = None
+        if array is None:
+            array = series.asarray(out="memmap" if np.prod(shape) * dtype.itemsize > (256 << 20) else None)
+        if tuple(array.shape) != shape:
+            array = array.reshape(shape)
+        return Volume(shape, dtype, axes, _tiff_metadata(tif), array, keep)
+    except MzcError:
+        for item in keep:
+            item.close()
+        raise
+    except Exception as exc:  # tifffile raises many kinds on damaged files
+        for item in keep:
+            item.close()
+        raise MzcError(f"cannot read TIFF ({type(exc).__name__}: {exc})") from None
+
+
+def page_axes_start(shape: tuple[int, ...], axes: str, metadata: dict) -> int:
+    """Index of the first axis of one TIFF page (Y, or S for planar-separate RGB)."""
+    y = axes.index("Y") if "Y" in axes else len(shape) - 2
+    if metadata.get("planarconfig") == 2 and y > 0 and axes[y - 1] == "S":
+        return y - 1
+    return y
+
+
+def write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, axes: str, metadata: dict,
+               pages: Iterator[np.ndarray]) -> None:
+    """Write pages (streamed) with the original TIFF metadata; BigTIFF when the data need it."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    kwargs: dict = {"metadata": None}
+    if "description" in metadata:
+        kwargs["description"] = metadata["description"]
+    if "photometric" in metadata:
+        kwargs["photometric"] = metadata["photometric"]
+    else:
+        kwargs["photometric"] = "minisblack"
+    if metadata.get("planarconfig") and "S" in axes:
+        kwargs["planarconfig"] = metadata["planarconfig"]
+    if "resolution" in metadata:
+        (xn, xd), (yn, yd) = metadata["resolution"]
+        kwargs["resolution"] = ((xn, xd), (yn, yd))
+        kwargs["resolutionunit"] = metadata.get("resolutionunit", 1)
+    kwargs["software"] = metadata.get("software", False)
+    if "datetime" in metadata:
+        kwargs["datetime"] = metadata["datetime"]
+    extratags = []
+    for code, tdtype, count, value in metadata.get("extratags", []):
+        if tdtype in RAW_TAG_TYPES:
+            extratags.append((code, tdtype, count, bytes(value), True))
+        else:
+            extratags.append((code, tdtype, count, tuple(value), True))
+    kwargs["extratags"] = extratags
+    with tifffile.TiffWriter(target, bigtiff=nbytes > (1 << 32) - (1 << 25)) as tw:
+        tw.write(pages, shape=shape, dtype=dtype, **kwargs)
+
+
+def read_tiff_array(path: str) -> tuple[np.ndarray, str]:
+    """Whole array and axes, for tests and `verify --against` on small files."""
+    vol = open_tiff(path)
+    try:
+        return np.array(vol.block(tuple(slice(None) for _ in vol.shape))), vol.axes
+    finally:
+        vol.close()
