@@ -6,7 +6,6 @@ chunks are in flight at once, so memory does not grow with the stack.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
@@ -18,11 +17,12 @@ from .codecs import from_config
 from .codecs.base import Codec
 from .codecs.lossless import Lossless
 from .codecs.nearlossless import NearLossless
-from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg
+from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
 from .metrics import Fidelity
 from .parallel import pmap
 from .targets import RATIO_TOLERANCE, Target, parse_quality, sample_indices, search_knob
+from .stats import scan
 from .tiling import Grid, default_chunks
 from .volume import Volume
 
@@ -46,28 +46,23 @@ class EncodeOptions:
 
 
 @functools.lru_cache(maxsize=8)
-def _codec(config_json: str) -> Codec:
-    return from_config(json.loads(config_json))
+def _codec(config_packed: bytes) -> Codec:
+    return from_config(unpack_msg(config_packed, "codec config"))
 
 
-def encode_chunk(config_json: str, block: np.ndarray, data_range: float, lossless: bool):
+def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, lossless: bool):
     """Worker: code one chunk, decode it back, return (body, params, fidelity sums)."""
-    codec = _codec(config_json)
+    codec = _codec(config_packed)
     body, params = codec.encode(block)
     back = codec.decode(body, block.shape, block.dtype, params)
     fid = Fidelity(data_range, block.dtype.str)
-    fid.add(block, back)
-    if lossless and fid.sse != 0:
-        raise MzcError("internal error: lossless chunk did not round-trip")
+    if lossless:
+        if not np.array_equal(block, back):
+            raise MzcError("internal error: lossless chunk did not round-trip")
+        fid.add_exact(block.size)
+    else:
+        fid.add(block, back)
     return body, params, fid
-
-
-def _data_range(vol: Volume, grid: Grid) -> tuple[float, float]:
-    lo, hi = np.inf, -np.inf
-    for i in range(grid.n_chunks):
-        b = vol.block(grid.slices(i))
-        lo, hi = min(lo, float(b.min())), max(hi, float(b.max()))
-    return lo, hi
 
 
 def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None]:
@@ -107,8 +102,8 @@ class Encoding:
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
         self.codec, self.target = choose_codec(vol, opts)
-        self.data_min, self.data_max = _data_range(vol, self.grid)
-        self.data_range = self.data_max - self.data_min
+        self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
+        self.data_min, self.data_max, self.data_range = self.stats.min, self.stats.max, self.stats.range
 
     def header(self, codec: Codec) -> dict:
         return {
@@ -127,7 +122,7 @@ class Encoding:
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
         if self.target is None:
-            return self.codec
+            return self.codec.prepare(self.stats)
         idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)))
         blocks = [self.vol.block(self.grid.slices(i)) for i in idx]
         sample_raw = sum(b.nbytes for b in blocks)
@@ -135,7 +130,7 @@ class Encoding:
         best, best_trial = None, None
         errors = []
         for cand in candidates:
-            cand = cand.prepare(self.data_min, self.data_max, self.vol.dtype)
+            cand = cand.prepare(self.stats)
             budget = None
             if self.target.kind == "ratio":
                 body_total = self.vol.nbytes / self.target.value - self.overhead_bytes(cand)
@@ -159,9 +154,9 @@ class Encoding:
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
         t0 = time.perf_counter()
         writer = Writer(fh, self.header(codec))
-        config_json = json.dumps(codec.config())
+        config_packed = pack_msg(codec.config())
         fid = Fidelity(self.data_range, self.vol.dtype.str)
-        items = ((config_json, self.vol.block(self.grid.slices(i)), self.data_range, codec.lossless)
+        items = ((config_packed, self.vol.block(self.grid.slices(i)), self.data_range, codec.lossless)
                  for i in range(self.grid.n_chunks))
         for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.opts.workers)):
             writer.write_chunk(i, params, body)
@@ -178,7 +173,8 @@ class Encoding:
 
     def report(self, codec: Codec, fid: Fidelity, seconds: float, size_so_far: int) -> dict:
         rep = {
-            "input": self.source_name, "codec": codec.id, "codec_config": codec.config(),
+            "input": self.source_name, "codec": codec.id,
+            "codec_config": {k: v for k, v in codec.config().items() if not isinstance(v, bytes)},
             "shape": list(self.vol.shape), "dtype": self.vol.dtype.name, "axes": self.vol.axes,
             "bytes_in": self.vol.nbytes, "bytes_out": size_so_far,
             "ratio": round(self.vol.nbytes / size_so_far, 4),

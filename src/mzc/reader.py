@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 from typing import BinaryIO, Iterator
 
@@ -10,7 +9,7 @@ import numpy as np
 import psutil
 
 from .codecs import from_config
-from .container import REPORT, Reader, unpack_msg
+from .container import REPORT, Reader, pack_msg, unpack_msg
 from .errors import MzcError
 from .parallel import pmap
 from .tiling import Grid, parse_roi
@@ -43,12 +42,12 @@ def _validated(header: dict) -> tuple[tuple[int, ...], np.dtype, str, Grid]:
 
 
 @functools.lru_cache(maxsize=8)
-def _codec(config_json: str):
-    return from_config(json.loads(config_json))
+def _codec(config_packed: bytes):
+    return from_config(unpack_msg(config_packed, "codec config"))
 
 
-def decode_chunk(config_json: str, body: bytes, shape: tuple[int, ...], dtype: str, params: dict) -> np.ndarray:
-    return _codec(config_json).decode(body, shape, np.dtype(dtype), params)
+def decode_chunk(config_packed: bytes, body: bytes, shape: tuple[int, ...], dtype: str, params: dict) -> np.ndarray:
+    return _codec(config_packed).decode(body, shape, np.dtype(dtype), params)
 
 
 class MzcFile:
@@ -60,7 +59,7 @@ class MzcFile:
         self.header = self.container.header
         self.shape, self.dtype, self.axes, self.grid = _validated(self.header)
         self.codec = from_config(self.header.get("codec"))
-        self._codec_json = json.dumps(self.header["codec"])
+        self._codec_packed = pack_msg(self.header["codec"])
         self.metadata = self.header.get("tiff") or {}
 
     @classmethod
@@ -97,7 +96,7 @@ class MzcFile:
     def _jobs(self, indices):
         for i in indices:
             params, body = self.container.chunk_payload(i, self._chunk_cap(i))
-            yield self._codec_json, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params
+            yield self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params
 
     def decoded_chunks(self, indices: list[int], workers: int = 1) -> Iterator[tuple[int, np.ndarray]]:
         yield from zip(indices, pmap(decode_chunk, self._jobs(indices), workers))
@@ -151,7 +150,7 @@ class MzcFile:
         for i in range(self.grid.n_chunks):
             try:
                 params, body = self.container.chunk_payload(i, self._chunk_cap(i))
-                decode_chunk(self._codec_json, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params)
+                decode_chunk(self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params)
                 checked += 1
             except MzcError as exc:
                 errors.append(f"chunk {i}: {exc}")

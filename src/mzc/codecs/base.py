@@ -34,7 +34,7 @@ class Codec:
     def config(self) -> dict:
         return {"id": self.id, **self._config}
 
-    def prepare(self, data_min: float, data_max: float, dtype: np.dtype) -> "Codec":
+    def prepare(self, stats) -> "Codec":
         """Return the codec configured for this file's value range (codecs needing a value mapping override it)."""
         return self
 

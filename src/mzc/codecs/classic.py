@@ -24,8 +24,9 @@ class MappedCodec(Codec):
     """A codec that sees `round((x - offset) * scale)` in `bits` bits; decode inverts and clips to the dtype."""
     bits: int = 16
 
-    def prepare(self, data_min: float, data_max: float, dtype: np.dtype) -> "Codec":
-        span = max(float(data_max) - float(data_min), 1.0)
+    def prepare(self, stats) -> "Codec":
+        data_min = stats.min
+        span = max(stats.range, 1.0)
         limit = (1 << self.bits) - 1
         scale = self.scale_for(span, limit)
         return type(self)(**dict(self._config, offset=int(data_min), scale=float(scale), bits=self.bits))
