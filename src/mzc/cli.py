@@ -125,7 +125,7 @@ def cli():
 @click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--codec", default="auto", show_default=True,
-              help="auto|lossless|j2k|jxl|avif|sperr|nearlossless")
+              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless")
 @click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
 @click.option("--max-error", type=float, help="Guarantee |decoded - original| <= E on every pixel.")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")

@@ -27,7 +27,7 @@ from .tiling import Grid, default_chunks
 from .volume import Volume
 
 AUTO_CANDIDATES = ("j2k", "avif", "sperr")
-LOSSY_IDS = ("j2k", "jxl", "avif", "sperr")
+LOSSY_IDS = ("j2k", "htj2k", "jxl", "avif", "sperr")
 DEFAULT_LOSSY_TARGET = "50dB"
 INDEX_ENTRY_BYTES = 24
 CHUNK_META_BYTES = 16  # u32 length + msgpack {"i": n, "p": {...}} for typical chunks

@@ -14,7 +14,9 @@ from ..errors import MzcError
 from .base import Codec, as_planes, checked, register
 from .lossless import Lossless, decode_backend
 
-JPEGLS_MAX_NEAR = 255
+def jpegls_max_near(dtype: np.dtype) -> int:
+    """JPEG-LS allows NEAR up to min(255, MAXVAL / 2); imagecodecs sets MAXVAL from the dtype."""
+    return min(255, (int(np.iinfo(dtype).max)) // 2)
 
 
 def quantize(block: np.ndarray, error: int) -> tuple[np.ndarray, int]:
@@ -49,7 +51,7 @@ class NearLossless(Codec):
         qbody, qparams = Lossless().encode(q)
         candidates.append((qbody, {"b": "quant", "o": offset, "qb": qparams["b"]}))
         planes = as_planes(block)
-        if self.error <= JPEGLS_MAX_NEAR and min(planes.shape) >= 2:
+        if self.error <= jpegls_max_near(block.dtype) and min(planes.shape) >= 2:
             body = imagecodecs.jpegls_encode(planes, level=self.error)
             if len(body) < len(qbody):
                 candidates.append((body, {"b": "jpegls"}))
