@@ -33,6 +33,16 @@ class Outcome:
         stderr.print(f"mzc: error: {message}", markup=False, soft_wrap=True)
         self.status = 1
 
+    def fail(self, inp: str, exc: Exception) -> None:
+        if isinstance(exc, MzcError):
+            self.error(f"{inp}: {exc}")
+        elif isinstance(exc, OSError):
+            self.error(f"{inp}: {exc.strerror or exc}")
+        else:
+            if os.environ.get("MZC_DEBUG"):
+                raise exc
+            self.error(f"{inp}: internal error ({type(exc).__name__}: {exc}); set MZC_DEBUG=1 for a traceback")
+
     def warn(self, message: str) -> None:
         stderr.print(f"mzc: warning: {message}", markup=False, soft_wrap=True)
         if self.status == 0:
@@ -158,8 +168,8 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
                     raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
                 os.unlink(inp)
             print_report(rep, as_json, quiet)
-        except MzcError as exc:
-            outcome.error(f"{inp}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
+            outcome.fail(inp, exc)
     sys.exit(outcome.status)
 
 
@@ -190,8 +200,8 @@ def decode(inputs, output, to_stdout, force, roi, workers, as_json, quiet):
                 click.echo(json.dumps(result))
             elif not quiet:
                 stderr.print(f"{inp} -> {result['output']} {tuple(result['shape'])}", markup=False)
-        except MzcError as exc:
-            outcome.error(f"{inp}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
+            outcome.fail(inp, exc)
     sys.exit(outcome.status)
 
 
@@ -215,8 +225,8 @@ def info(inputs, as_json):
                 elif key != "input":
                     table.add_row(key, str(value))
             Console().print(table)
-        except MzcError as exc:
-            outcome.error(f"{inp}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
+            outcome.fail(inp, exc)
     sys.exit(outcome.status)
 
 
@@ -240,8 +250,8 @@ def verify(inputs, against, as_json):
                         stderr.print(f"  {k}: {rep[k]}", markup=False)
             if not rep["ok"]:
                 outcome.error(f"{inp}: {rep['errors'][0]}")
-        except MzcError as exc:
-            outcome.error(f"{inp}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
+            outcome.fail(inp, exc)
     sys.exit(outcome.status)
 
 
@@ -249,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: click's usage errors become `mzc: error: ...` with exit 1 (2 means 'warning' here)."""
     try:
         cli.main(args=argv, prog_name="mzc", standalone_mode=False)
+    except MzcError as exc:
+        stderr.print(f"mzc: error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
     except click.UsageError as exc:
         stderr.print(f"mzc: error: {exc.format_message()}", markup=False, soft_wrap=True)
         sys.exit(1)

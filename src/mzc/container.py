@@ -113,6 +113,12 @@ class Writer:
             raise ValueError(f"chunks must be written in order: got {index}, expected {expected}")
         self.write_record(DATA, pack_chunk(index, params, body))
 
+    def size_after(self, payload_length: int) -> int:
+        """The final file size if one more record of this payload length is written before close()."""
+        entries = len(self._entries) + 1
+        index_record = RECORD_OVERHEAD + 8 + entries * INDEX_ENTRY.size
+        return self._pos + RECORD_OVERHEAD + payload_length + index_record + FOOTER_SIZE
+
     def close(self) -> int:
         """Write index and footer; return the file size."""
         payload = struct.pack("<Q", len(self._entries)) + b"".join(

@@ -163,12 +163,17 @@ class Encoding:
             fid.merge(part)
             if self.opts.progress:
                 self.opts.progress(i + 1, self.grid.n_chunks)
-        report = self.report(codec, fid, time.perf_counter() - t0, writer.position)
-        writer.write_record(REPORT, pack_msg(report))
-        size = writer.close()
-        report["bytes_out"] = size
-        report["ratio"] = round(self.vol.nbytes / size, 4)
-        report["bpp"] = round(size * 8 / int(np.prod(self.vol.shape)), 6)
+        seconds = time.perf_counter() - t0
+        size = writer.position
+        for _ in range(8):  # the report states the final file size, which includes the report itself
+            report = self.report(codec, fid, seconds, size)
+            payload = pack_msg(report)
+            if writer.size_after(len(payload)) == size:
+                break
+            size = writer.size_after(len(payload))
+        writer.write_record(REPORT, payload)
+        if writer.close() != report["bytes_out"]:
+            raise MzcError("internal error: report size mismatch")
         return report
 
     def report(self, codec: Codec, fid: Fidelity, seconds: float, size_so_far: int) -> dict:

@@ -97,9 +97,9 @@ def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers:
     """
     if fmt is None:
         fmt = "npy" if isinstance(output, str) and output.lower().endswith(".npy") else "tif"
-    if isinstance(output, str):
+    if isinstance(output, str) or not output.seekable():  # TIFF writing seeks: spool pipes through a temp file
         with atomic_output(output) as fh:
-            return dict(decode(source, fh, roi, workers, fmt), output=output)
+            return dict(decode(source, fh, roi, workers, fmt), output=output if isinstance(output, str) else "-")
     with open(source) as mz:
         if roi is not None or fmt == "npy":
             data = mz.read(roi, workers)
