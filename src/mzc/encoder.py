@@ -20,7 +20,7 @@ from .codecs.nearlossless import NearLossless
 from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
 from .metrics import Fidelity
-from .parallel import pmap
+from .parallel import pmap, useful_workers
 from .targets import RATIO_TOLERANCE, Target, parse_quality, sample_indices, search_knob
 from .stats import scan
 from .tiling import Grid, default_chunks
@@ -102,6 +102,8 @@ class Encoding:
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
         self.codec, self.target = choose_codec(vol, opts)
+        # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
+        self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
         self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
         self.data_min, self.data_max, self.data_range = self.stats.min, self.stats.max, self.stats.range
 
@@ -158,7 +160,7 @@ class Encoding:
         fid = Fidelity(self.data_range, self.vol.dtype.str)
         items = ((config_packed, self.vol.block(self.grid.slices(i)), self.data_range, codec.lossless)
                  for i in range(self.grid.n_chunks))
-        for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.opts.workers)):
+        for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.workers)):
             writer.write_chunk(i, params, body)
             fid.merge(part)
             if self.opts.progress:

@@ -11,6 +11,13 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator
 
 
+PARALLEL_MIN_BYTES = 16 << 20  # below this, process start-up and chunk copies cost more than they save
+
+
+def useful_workers(requested: int, nbytes: int, n_items: int) -> int:
+    return 1 if nbytes < PARALLEL_MIN_BYTES else max(1, min(requested, n_items))
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 

@@ -11,7 +11,7 @@ import psutil
 from .codecs import from_config
 from .container import REPORT, Reader, pack_msg, unpack_msg
 from .errors import MzcError
-from .parallel import pmap
+from .parallel import pmap, useful_workers
 from .tiling import Grid, parse_roi
 from .volume import SUPPORTED_DTYPES, page_axes_start
 
@@ -99,6 +99,8 @@ class MzcFile:
             yield self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params
 
     def decoded_chunks(self, indices: list[int], workers: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+        raw = sum(math.prod(self.grid.chunk_shape(i)) for i in indices) * self.dtype.itemsize
+        workers = useful_workers(workers, raw, len(indices))
         yield from zip(indices, pmap(decode_chunk, self._jobs(indices), workers))
 
     def read(self, roi: str | tuple[slice, ...] | None = None, workers: int = 1) -> np.ndarray:
@@ -124,14 +126,25 @@ class MzcFile:
         return out.reshape([n for k, n in enumerate(out_shape) if k not in dropped]) if dropped else out
 
     def slabs(self, workers: int = 1) -> Iterator[np.ndarray]:
-        """Stream the whole array as slabs along the leading (non-page) axes: one chunk deep, full pages wide."""
+        """Stream the whole array as slabs along the leading (non-page) axes: one chunk deep, full pages wide.
+
+        Chunks are numbered in C order, so each slab's chunks are consecutive: one ordered pass over all chunks (one
+        process pool) fills one slab at a time, and memory holds a slab plus the chunks in flight.
+        """
         start = page_axes_start(self.shape, self.axes, self.metadata)
-        lead_counts = self.grid.counts[:start]
-        for lead in np.ndindex(*lead_counts) if lead_counts else [()]:
-            region = tuple(slice(g * c, min((g + 1) * c, n)) for g, c, n in
-                           zip(lead, self.grid.chunks[:start], self.shape[:start]))
-            region += tuple(slice(0, n) for n in self.shape[start:])
-            yield self.read(region, workers)
+        per_slab = math.prod(self.grid.counts[start:])
+        n = self.grid.n_chunks
+        workers = useful_workers(workers, self.nbytes, n)
+        slab = origin = None
+        for i, block in zip(range(n), pmap(decode_chunk, self._jobs(range(n)), workers)):
+            k, r = divmod(i, per_slab)
+            if r == 0:
+                lead = self.grid.slices(i)[:start]
+                origin = [s.start for s in lead] + [0] * (len(self.shape) - start)
+                slab = np.empty([s.stop - s.start for s in lead] + list(self.shape[start:]), self.dtype)
+            slab[tuple(slice(s.start - o, s.stop - o) for s, o in zip(self.grid.slices(i), origin))] = block
+            if r == per_slab - 1:
+                yield slab
 
     def pages(self, workers: int = 1) -> Iterator[np.ndarray]:
         start = page_axes_start(self.shape, self.axes, self.metadata)
