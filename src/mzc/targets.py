@@ -69,43 +69,44 @@ def _mid(lo: float, hi: float, log: bool) -> float:
 
 def search_knob(codec: Codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
                 data_range: float) -> Trial:
-    """Bisect the codec's knob on sample blocks.
+    """Bisect the codec's knob on sample blocks (size and quality both grow with the knob).
 
-    ratio: the knob whose coded size is nearest the body budget (bytes for the sample) without passing it by more
-    than the tolerance; psnr: the smallest-size knob whose PSNR meets the target plus a small margin.
+    ratio: the largest knob whose coded size fits the body budget (bytes for the sample);
+    psnr: the smallest knob whose PSNR meets the target plus a small margin.
     """
     lo, hi = codec.knob_bounds
-    tried: list[Trial] = []
+    by_ratio = target.kind == "ratio"
 
     def ok(t: Trial) -> bool:
-        if target.kind == "ratio":
+        if by_ratio:
             return t.body_bytes <= body_budget
         return psnr(t.mse, data_range) >= target.value + PSNR_MARGIN_DB
 
-    top = trial(codec, blocks, hi)
-    tried.append(top)
-    if target.kind == "psnr" and not ok(top):
-        raise MzcError(f"-q {target} cannot be met by {codec.id}: it reaches "
-                       f"{psnr(top.mse, data_range):.1f} dB at best (use --lossless)")
-    bottom = trial(codec, blocks, lo)
-    tried.append(bottom)
-    if target.kind == "ratio" and not ok(bottom):
+    top, bottom = trial(codec, blocks, hi), trial(codec, blocks, lo)
+    if by_ratio and not ok(bottom):
         raise MzcError(f"-q {target} cannot be met by {codec.id}: its smallest output is "
                        f"{bottom.body_bytes / max(body_budget, 1):.1f}x the size that ratio allows")
-    if ok(top):
+    if not by_ratio and not ok(top):
+        raise MzcError(f"-q {target} cannot be met by {codec.id}: it reaches "
+                       f"{psnr(top.mse, data_range):.1f} dB at best (use --lossless)")
+    if by_ratio and ok(top):
         return top
+    if not by_ratio and ok(bottom):
+        return bottom
+    passing = [bottom] if by_ratio else [top]
     for _ in range(SEARCH_STEPS):
         mid = _mid(lo, hi, codec.knob_log)
         t = trial(codec, blocks, mid)
-        tried.append(t)
         if ok(t):
+            passing.append(t)
+        if ok(t) == by_ratio:
             lo = mid
         else:
             hi = mid
-        if target.kind == "ratio" and abs(t.body_bytes / body_budget - 1) < RATIO_TOLERANCE / 4 and ok(t):
-            break
-    passing = [t for t in tried if ok(t)]
-    return max(passing, key=lambda t: t.body_bytes)
+        if ok(t) and (body_budget - t.body_bytes < body_budget * RATIO_TOLERANCE / 4 if by_ratio
+                      else psnr(t.mse, data_range) < target.value + PSNR_MARGIN_DB + 0.1):
+            break  # close enough: further halvings would not change the file by more than the tolerance
+    return max(passing, key=lambda t: t.body_bytes) if by_ratio else min(passing, key=lambda t: t.body_bytes)
 
 
 def sample_indices(n_chunks: int, chunk_elems: int, total_elems: int, max_chunks: int = 8,
