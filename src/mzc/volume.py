@@ -6,6 +6,7 @@ private IJMetadata tags, byte for byte.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import tifffile
 from .errors import MzcError
 
 SUPPORTED_DTYPES = ("|u1", "<u2", "<i2", "<u4", "<f4")
+RELEASE_EVERY = 64 << 20  # bytes read from a memmap between releases of its pages
 KEPT_EXTRATAGS = (50838, 50839)  # ImageJ IJMetadataByteCounts / IJMetadata
 RAW_TAG_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: kept as raw bytes
 
@@ -42,8 +44,27 @@ class Volume:
     def nbytes(self) -> int:
         return int(np.prod(self.shape)) * self.dtype.itemsize
 
+    _since_release: int = field(default=0, repr=False)
+
     def block(self, slices: tuple[slice, ...]) -> np.ndarray:
-        return np.ascontiguousarray(self._array[slices]).astype(self.dtype, copy=False)
+        out = np.array(self._array[slices], dtype=self.dtype, order="C")
+        self._since_release += out.nbytes
+        if self._since_release > RELEASE_EVERY:
+            self.release()
+        return out
+
+    def release(self) -> None:
+        """Drop the pages of a memory-mapped input from this process's resident set.
+
+        Pages a memmap has touched stay mapped (and counted in RSS) until unmapped, so a 4 GB stack read through a
+        memmap would end with a 4 GB RSS; read-only file pages can be dropped and re-read from the page cache.
+        """
+        self._since_release = 0
+        base = self._array
+        while base is not None and not isinstance(base, mmap.mmap):
+            base = getattr(base, "base", None)
+        if base is not None and hasattr(base, "madvise"):
+            base.madvise(mmap.MADV_DONTNEED)
 
     def close(self) -> None:
         for item in self._keep:
