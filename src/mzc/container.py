@@ -88,6 +88,7 @@ class Writer:
         self._fh = fh
         self._entries: list[Entry] = []
         self._pos = 0
+        self._chunks_written = 0
         self._write_raw(MAGIC + bytes([MAJOR, MINOR, 0, 0]))
         payload = pack_msg(dict(header, format=[MAJOR, MINOR]))
         if len(payload) > MAX_HEADER:
@@ -108,10 +109,10 @@ class Writer:
         self._write_raw(rec)
 
     def write_chunk(self, index: int, params: dict, body: bytes) -> None:
-        expected = sum(1 for e in self._entries if e.rtype == DATA)
-        if index != expected:
-            raise ValueError(f"chunks must be written in order: got {index}, expected {expected}")
+        if index != self._chunks_written:
+            raise ValueError(f"chunks must be written in order: got {index}, expected {self._chunks_written}")
         self.write_record(DATA, pack_chunk(index, params, body))
+        self._chunks_written += 1
 
     def size_after(self, payload_length: int) -> int:
         """The final file size if one more record of this payload length is written before close()."""
