@@ -94,6 +94,7 @@ class Encoding:
     """One encode of one volume into one open file handle."""
 
     def __init__(self, vol: Volume, opts: EncodeOptions, source_name: str):
+        self.started = time.perf_counter()  # encode_seconds covers scan, knob search, coding and any retry
         self.vol, self.opts, self.source_name = vol, opts, source_name
         chunks = tuple(opts.chunks) if opts.chunks else default_chunks(vol.shape, vol.axes)
         if len(chunks) != len(vol.shape):
@@ -154,7 +155,6 @@ class Encoding:
         return best
 
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
-        t0 = time.perf_counter()
         writer = Writer(fh, self.header(codec))
         config_packed = pack_msg(codec.config())
         fid = Fidelity(self.data_range, self.vol.dtype.str)
@@ -165,7 +165,7 @@ class Encoding:
             fid.merge(part)
             if self.opts.progress:
                 self.opts.progress(i + 1, self.grid.n_chunks)
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - self.started
         size = writer.position
         for _ in range(8):  # the report states the final file size, which includes the report itself
             report = self.report(codec, fid, seconds, size)

@@ -191,12 +191,3 @@ def write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, 
     kwargs["extratags"] = extratags
     with tifffile.TiffWriter(target, bigtiff=nbytes > (1 << 32) - (1 << 25)) as tw:
         tw.write(pages, shape=shape, dtype=dtype, **kwargs)
-
-
-def read_tiff_array(path: str) -> tuple[np.ndarray, str]:
-    """Whole array and axes, for tests and `verify --against` on small files."""
-    vol = open_tiff(path)
-    try:
-        return np.array(vol.block(tuple(slice(None) for _ in vol.shape))), vol.axes
-    finally:
-        vol.close()
