@@ -34,6 +34,11 @@ class Codec:
     def config(self) -> dict:
         return {"id": self.id, **self._config}
 
+    def knob_guess(self, target, body_budget: float | None, n_pixels: int, data_range: float,
+                   dtype: np.dtype) -> float | None:
+        """A first knob to try for a target (None: start in the middle of the bounds); search refines it."""
+        return None
+
     def prepare(self, stats) -> "Codec":
         """Return the codec configured for this file's value range (codecs needing a value mapping override it)."""
         return self

@@ -72,6 +72,12 @@ class J2K(ClassicCodec):
     knob_bounds = (10.0, 140.0)
     default_knob = 80.0
 
+    def knob_guess(self, target, body_budget, n_pixels, data_range, dtype):
+        if target.kind != "psnr":
+            return None
+        peak = float(np.iinfo(dtype).max)  # OpenJPEG's level is a PSNR over the dtype's range
+        return target.value + 20 * math.log10(peak / max(data_range, 1.0))
+
     def encode_image(self, planes, block):
         return imagecodecs.jpeg2k_encode(planes, level=self.knob, reversible=False, numthreads=1), {}
 
@@ -152,6 +158,11 @@ class SPERR(ClassicCodec):
     knob_bounds = (0.005, 16.0)
     knob_log = True
     default_knob = 0.5
+
+    def knob_guess(self, target, body_budget, n_pixels, data_range, dtype):
+        if target.kind != "ratio":
+            return None
+        return max(body_budget - 40, 1) * 8 / n_pixels  # bpp sets the size: ~36 bytes of stream header
 
     def encode_image(self, planes, block):
         core = block.reshape([n for n in block.shape if n != 1])
