@@ -51,3 +51,12 @@ def test_bound_holds_on_real_files(tmp_path, path, error):
     assert rep["max_abs_error"] <= error
     lossless = mzc.encode(str(path), str(tmp_path / "l.mzc"))
     assert rep["ratio"] > lossless["ratio"]
+
+
+def test_fractional_bound_on_integer_data_is_floored(tmp_path, nuclei_path):
+    rep = mzc.encode(str(nuclei_path), str(tmp_path / "x.mzc"), max_error=2.5)
+    with mzc.open(str(tmp_path / "x.mzc")) as mz:
+        back = mz.read()
+        assert mz.header["codec"]["max_error"] == 2
+    assert np.abs(back.astype(np.int64) - tifffile.imread(nuclei_path).astype(np.int64)).max() <= 2
+    assert rep["max_abs_error"] <= 2

@@ -105,6 +105,8 @@ def test_many_inputs_one_failure_exit_1_others_done(sample, tmp_path):
     (["encode", "--lossless", "-q", "10x"], "cannot be combined"),
     (["encode", "--chunk", "1,2,x"], "--chunk"),
     (["encode", "--bogus-flag"], "no such option"),
+    (["encode", "--codec", "nearlossless"], "needs --max-error"),
+    (["encode", "--max-error", "-1"], ">= 0"),
 ])
 def test_bad_options_one_line_error(sample, args, message):
     code, out, err = run(args + [str(sample)] if "--bogus-flag" not in args else args)

@@ -79,7 +79,12 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
             raise MzcError(f"--max-error with --codec {cid} is not available yet: use --codec auto")
         if vol.dtype.kind not in "u":
             raise MzcError(f"--max-error needs unsigned integer data, not {vol.dtype.name}")
-        return NearLossless(max_error=opts.max_error), None
+        if opts.max_error < 0:
+            raise MzcError(f"--max-error must be >= 0, got {opts.max_error:g}")
+        # integer data: |error| <= 2.5 is |error| <= 2
+        return NearLossless(max_error=int(opts.max_error)), None
+    if cid == "nearlossless":
+        raise MzcError("--codec nearlossless needs --max-error E")
     if opts.quality is None and cid == "auto":
         return Lossless(), None
     target = parse_quality(opts.quality or DEFAULT_LOSSY_TARGET)
