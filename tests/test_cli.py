@@ -162,3 +162,16 @@ def test_click_runner_help_lists_commands():
     assert result.exit_code == 0
     for command in ("encode", "decode", "info", "verify"):
         assert command in result.output
+
+
+def test_in_process_with_click_runner(sample, tmp_path):
+    from mzc.cli import cli
+    runner = CliRunner()
+    result = runner.invoke(cli, ["encode", "--json", "-q", "40x", "--codec", "htj2k", str(sample)])
+    assert result.exit_code == 0, result.output
+    rep = json.loads(result.stdout)
+    assert rep["codec"] == "htj2k" and abs(rep["ratio"] / 40 - 1) <= 0.10
+    result = runner.invoke(cli, ["decode", "--json", str(sample.with_suffix(".mzc")), "-o", str(tmp_path / "b.tif")])
+    assert result.exit_code == 0 and json.loads(result.stdout)["shape"] == list(tifffile.imread(sample).shape)
+    result = runner.invoke(cli, ["info", str(tmp_path / "missing.mzc")])
+    assert result.exit_code == 1

@@ -135,3 +135,13 @@ def test_worker_processes_give_identical_bytes(tmp_path):
             assert a.container.chunk_payload(i, 1 << 30)[1].tobytes() == b.container.chunk_payload(i, 1 << 30)[1].tobytes()
         assert a.header == b.header
         np.testing.assert_array_equal(np.concatenate(list(b.slabs(workers=2))), data)
+
+
+def test_zero_sized_axis_rejected(tmp_path):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tifffile warns that a zero-size array makes a nonconformant TIFF
+        tifffile.imwrite(tmp_path / "z.tif", np.zeros((0, 4, 4), np.uint16))
+    with pytest.raises(MzcError, match="zero-sized axis"):
+        mzc.encode(str(tmp_path / "z.tif"), str(tmp_path / "x.mzc"))
+    assert not (tmp_path / "x.mzc").exists()
