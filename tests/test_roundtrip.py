@@ -145,3 +145,12 @@ def test_zero_sized_axis_rejected(tmp_path):
     with pytest.raises(MzcError, match="zero-sized axis"):
         mzc.encode(str(tmp_path / "z.tif"), str(tmp_path / "x.mzc"))
     assert not (tmp_path / "x.mzc").exists()
+
+
+def test_no_check_lossless_is_still_exact_and_says_so(tmp_path, ome_path):
+    rep = mzc.encode(str(ome_path), str(tmp_path / "x.mzc"), check=False)
+    assert rep["checked"] is False and rep["max_abs_error"] == 0
+    with mzc.open(str(tmp_path / "x.mzc")) as mz:
+        np.testing.assert_array_equal(mz.read(), tifffile.imread(ome_path))
+    lossy = mzc.encode(str(ome_path), str(tmp_path / "y.mzc"), codec="j2k", quality="10x", check=False)
+    assert lossy["checked"] is True  # a lossy codec's report is always measured
