@@ -102,7 +102,7 @@ def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
         return
     table = Table(title=f"{rep.get('input')} -> {rep.get('output')}", show_header=False, box=None)
     for key in ("codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db", "psnr_dtype_db",
-                "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target"):
+                "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target", "checked"):
         if key in rep and rep[key] is not None:
             table.add_row(key, str(rep[key]))
     stderr.print(table)
