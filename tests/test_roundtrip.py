@@ -154,3 +154,21 @@ def test_no_check_lossless_is_still_exact_and_says_so(tmp_path, ome_path):
         np.testing.assert_array_equal(mz.read(), tifffile.imread(ome_path))
     lossy = mzc.encode(str(ome_path), str(tmp_path / "y.mzc"), codec="j2k", quality="10x", check=False)
     assert lossy["checked"] is True  # a lossy codec's report is always measured
+
+
+@pytest.mark.parametrize("kwargs", [{"compression": "zlib"}, {"compression": "lzw", "tile": (32, 32)},
+                                    {"compression": "zstd", "predictor": True}])
+def test_compressed_tiff_input_read_page_by_page(tmp_path, kwargs):
+    from mzc.volume import PagedArray, open_tiff
+    data = sample("uint16", (2, 3, 45, 70), np.random.default_rng(7))
+    tifffile.imwrite(tmp_path / "c.tif", data, metadata={"axes": "TCYX"}, photometric="minisblack", **kwargs)
+    vol = open_tiff(str(tmp_path / "c.tif"))
+    try:
+        assert isinstance(vol._array, PagedArray)  # no whole-stack decode for compressed inputs
+        np.testing.assert_array_equal(vol.block((slice(1, 2), slice(0, 3), slice(5, 40), slice(10, 70))),
+                                      data[1:2, :, 5:40, 10:70])
+    finally:
+        vol.close()
+    mzc.encode(str(tmp_path / "c.tif"), str(tmp_path / "x.mzc"), chunks=(1, 2, 20, 30))
+    with mzc.open(str(tmp_path / "x.mzc")) as mz:
+        np.testing.assert_array_equal(mz.read(), data)

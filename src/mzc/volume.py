@@ -6,6 +6,7 @@ private IJMetadata tags, byte for byte.
 """
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import struct
@@ -113,8 +114,43 @@ def _check_complete(tif: tifffile.TiffFile, series, size: int) -> None:
             raise MzcError("truncated TIFF: image data extends past the end of the file")
 
 
+class PagedArray:
+    """Read-only array view of a series whose pages are its planes: indexing decodes only the pages it touches.
+
+    For compressed or scattered TIFFs (no memmap possible), this keeps memory at one decoded page instead of the
+    whole stack; the last page is cached because a plane's tiles are read one after another.
+    """
+
+    def __init__(self, pages, shape: tuple[int, ...], page_start: int):
+        self._pages, self.shape, self._start = pages, shape, page_start
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def _page(self, k: int) -> np.ndarray:
+        if self._cached is None or self._cached[0] != k:
+            self._cached = (k, self._pages[k].asarray().reshape(self.shape[self._start:]))
+        return self._cached[1]
+
+    def __getitem__(self, slices: tuple[slice, ...]) -> np.ndarray:
+        lead, inner = slices[:self._start], slices[self._start:]
+        lead_ranges = [range(*s.indices(n)) for s, n in zip(lead, self.shape)]
+        planes = [self._page(int(np.ravel_multi_index(idx, self.shape[:self._start]) if idx else 0))[inner]
+                  for idx in itertools.product(*lead_ranges)]
+        return np.stack(planes).reshape([len(r) for r in lead_ranges] + list(planes[0].shape))
+
+
+def _paged(series, shape: tuple[int, ...], axes: str, metadata: dict) -> PagedArray | None:
+    start = page_axes_start(shape, axes, metadata)
+    pages = series.pages
+    if len(pages) != int(np.prod(shape[:start])) or any(p is None for p in pages):
+        return None
+    first = pages[0]
+    if int(np.prod(first.shape)) != int(np.prod(shape[start:])):
+        return None
+    return PagedArray(pages, shape, start)
+
+
 def open_tiff(source: str | BinaryIO) -> Volume:
-    """Open a TIFF for chunked reading: memory-mapped when the data are contiguous, else decoded into a temp memmap."""
+    """Open a TIFF for chunked reading: memory-mapped when the data are contiguous, else page by page."""
     keep: list = []
     try:
         tif = tifffile.TiffFile(source)
@@ -139,11 +175,14 @@ def open_tiff(source: str | BinaryIO) -> Volume:
                 array = tifffile.memmap(source, series=0, mode="r")
             except (ValueError, OSError):
                 array = None
+        metadata = _tiff_metadata(tif)
         if array is None:
+            array = _paged(series, shape, axes, metadata)
+        if array is None:  # pages that are not planes: decode the series whole (into a temp memmap when large)
             array = series.asarray(out="memmap" if np.prod(shape) * dtype.itemsize > (256 << 20) else None)
         if tuple(array.shape) != shape:
             array = array.reshape(shape)
-        return Volume(shape, dtype, axes, _tiff_metadata(tif), array, keep)
+        return Volume(shape, dtype, axes, metadata, array, keep)
     except MzcError:
         for item in keep:
             item.close()
