@@ -90,11 +90,30 @@ def search_knob(codec: Codec, blocks: list[np.ndarray], target: Target, body_bud
             return t.body_bytes <= body_budget
         return psnr(t.mse, data_range) >= target.value + PSNR_MARGIN_DB
 
+    tried: dict[float, Trial] = {}
+
     def run(knob: float) -> Trial:
         t = trial(codec, blocks, knob)
+        tried[knob] = t
         if ok(t):
             passing.append(t)
         return t
+
+    def miss(t: Trial) -> float:
+        """Signed distance to the target: log size over budget, or dB short of the PSNR."""
+        if by_ratio:
+            return math.log(max(t.body_bytes, 1) / body_budget)
+        return psnr(t.mse, data_range) - target.value - PSNR_MARGIN_DB
+
+    def next_knob(lo: float, hi: float) -> float:
+        """Regula falsi on miss() between the bracket's trials, kept 10% inside the bracket; else the midpoint."""
+        a, b = (math.log(lo), math.log(hi)) if codec.knob_log else (lo, hi)
+        fa, fb = miss(tried[lo]), miss(tried[hi])
+        if not (math.isfinite(fa) and math.isfinite(fb)) or fa == fb:
+            return _mid(lo, hi, codec.knob_log)
+        x = a + (b - a) * (0 - fa) / (fb - fa)
+        x = min(max(x, a + 0.1 * (b - a)), b - 0.1 * (b - a))
+        return math.exp(x) if codec.knob_log else x
 
     def close_enough(t: Trial) -> bool:
         if not ok(t):
@@ -127,7 +146,7 @@ def search_knob(codec: Codec, blocks: list[np.ndarray], target: Target, body_bud
         if hi is None:
             return t
     for _ in range(SEARCH_STEPS):
-        mid = _mid(lo, hi, codec.knob_log)
+        mid = next_knob(lo, hi)
         t = run(mid)
         if close_enough(t):
             return t

@@ -73,10 +73,10 @@ class J2K(ClassicCodec):
     default_knob = 80.0
 
     def knob_guess(self, target, body_budget, n_pixels, data_range, dtype):
-        if target.kind != "psnr":
-            return None
-        peak = float(np.iinfo(dtype).max)  # OpenJPEG's level is a PSNR over the dtype's range
-        return target.value + 20 * math.log10(peak / max(data_range, 1.0))
+        # OpenJPEG's level is a PSNR over the dtype's range; for a ratio, start at 50 dB on the data range
+        peak = float(np.iinfo(dtype).max)
+        wanted = target.value if target.kind == "psnr" else 50.0
+        return wanted + 20 * math.log10(peak / max(data_range, 1.0))
 
     def encode_image(self, planes, block):
         return imagecodecs.jpeg2k_encode(planes, level=self.knob, reversible=False, numthreads=1), {}
@@ -108,6 +108,9 @@ class JXL(ClassicCodec):
     knob_log = True
     default_knob = 1.0
 
+    def knob_guess(self, target, body_budget, n_pixels, data_range, dtype):
+        return 1.0  # distance 1, libjxl's default
+
     def encode_image(self, planes, block):
         return imagecodecs.jpegxl_encode(planes, distance=1.0 / self.knob, lossless=False,
                                          effort=self._config.get("effort", 3), numthreads=1), {}
@@ -122,6 +125,9 @@ class AVIF(ClassicCodec):
     id = "avif"
     knob_bounds = (0.0, 99.0)
     default_knob = 90.0
+
+    def knob_guess(self, target, body_budget, n_pixels, data_range, dtype):
+        return 90.0  # the 20x-500x range of microscopy data sits at qualities 80-97 (benchmarks/results/lossy.json)
 
     def prepare(self, stats) -> "Codec":
         span = max(stats.range, 1.0)
