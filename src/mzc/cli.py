@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 error, 2 warning (some inputs skipped).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -94,9 +95,30 @@ def resolve_output(inp: str, output: str | None, to_stdout: bool, suffix: str, f
     return target
 
 
+def refuse_same_file(inp: str, target) -> None:
+    """Writing over the input would destroy it (and --rm would then delete the output)."""
+    if isinstance(target, str) and inp != "-" and os.path.exists(target) and os.path.samefile(inp, target):
+        raise MzcError(f"output {target} is the input file; choose another -o")
+
+
+def to_json(obj) -> str:
+    """Strict JSON: non-finite floats (float data with inf/NaN) become the strings "inf", "-inf", "nan"."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, bytes):
+            return f"<{len(v)} bytes>"
+        return v
+    return json.dumps(clean(obj), default=str, allow_nan=False)
+
+
 def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
     if as_json:
-        click.echo(json.dumps(rep, default=str))
+        click.echo(to_json(rep))
         return
     if quiet:
         return
@@ -159,6 +181,7 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
                 continue
             if inp != "-" and not os.path.isfile(inp):
                 raise MzcError("no such file")
+            refuse_same_file(inp, target)
             source = files.stdin_source() if inp == "-" else inp
             with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
                 rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
@@ -197,9 +220,10 @@ def decode(inputs, output, to_stdout, force, roi, workers, as_json, quiet):
                 continue
             if not os.path.isfile(inp):
                 raise MzcError("no such file")
+            refuse_same_file(inp, target)
             result = files.decode(inp, target, roi=roi, workers=workers or default_workers())
             if as_json:
-                click.echo(json.dumps(result))
+                click.echo(to_json(result))
             elif not quiet:
                 stderr.print(f"{inp} -> {result['output']} {tuple(result['shape'])}", markup=False)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
@@ -217,7 +241,7 @@ def info(inputs, as_json):
         try:
             rep = files.info(inp)
             if as_json:
-                click.echo(json.dumps(rep, default=str))
+                click.echo(to_json(rep))
                 continue
             table = Table(title=inp, show_header=False, box=None)
             for key, value in rep.items():
@@ -243,7 +267,7 @@ def verify(inputs, against, as_json):
         try:
             rep = files.verify(inp, against)
             if as_json:
-                click.echo(json.dumps(rep, default=str))
+                click.echo(to_json(rep))
             else:
                 state = "OK" if rep["ok"] else "FAILED"
                 stderr.print(f"{inp}: {state} ({rep['chunks_checked']} chunks)", markup=False)
@@ -265,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
         stderr.print(f"mzc: error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:  # bare `mzc`: help, not an error
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         stderr.print(f"mzc: error: {exc.format_message()}", markup=False, soft_wrap=True)
         sys.exit(1)
     except click.exceptions.Abort:

@@ -229,6 +229,8 @@ class Reader:
             raise MzcError("corrupt index: records do not end at the index")
         if not self.entries or self.entries[0].rtype != HEAD or sum(e.rtype == HEAD for e in self.entries) != 1:
             raise MzcError("corrupt file: HEAD must be the first and only header record")
+        if any(e.rtype == INDX for e in self.entries) or sum(e.rtype == REPORT for e in self.entries) > 1:
+            raise MzcError("corrupt file: a second index or report record")
 
     def _read_header(self) -> dict:
         header = unpack_msg(self.read_record(self.entries[0], cap=MAX_HEADER), "header")
@@ -251,4 +253,5 @@ class Reader:
 
     def iter_records(self) -> Iterator[tuple[Entry, bytes]]:
         for e in self.entries:
-            yield e, self.read_record(e)
+            yield e, self.read_record(e, cap=MAX_HEADER if e.rtype == HEAD else None if is_critical(e.rtype)
+                                      else MAX_ANCILLARY)

@@ -6,6 +6,7 @@ chunks are in flight at once, so memory does not grow with the stack.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
@@ -19,7 +20,7 @@ from .codecs.lossless import Lossless
 from .codecs.nearlossless import NearLossless
 from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
-from .metrics import Fidelity
+from .metrics import Fidelity, identical
 from .parallel import pmap, useful_workers
 from .targets import RATIO_TOLERANCE, Target, parse_quality, sample_indices, search_knob
 from .stats import scan
@@ -61,7 +62,7 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, los
         return body, params, fid
     back = codec.decode(body, block.shape, block.dtype, params)
     if lossless:
-        if not np.array_equal(block, back):
+        if not identical(block, back):
             raise MzcError("internal error: lossless chunk did not round-trip")
         fid.add_exact(block.size)
     else:
@@ -83,10 +84,10 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
             raise MzcError(f"--max-error with --codec {cid} is not available yet: use --codec auto")
         if vol.dtype.kind not in "u":
             raise MzcError(f"--max-error needs unsigned integer data, not {vol.dtype.name}")
-        if opts.max_error < 0:
-            raise MzcError(f"--max-error must be >= 0, got {opts.max_error:g}")
-        # integer data: |error| <= 2.5 is |error| <= 2
-        return NearLossless(max_error=int(opts.max_error)), None
+        if not opts.max_error >= 0 or not math.isfinite(opts.max_error):
+            raise MzcError(f"--max-error must be a finite number >= 0, got {opts.max_error:g}")
+        # integer data: |error| <= 2.5 is |error| <= 2; beyond the dtype's range every bound is the same
+        return NearLossless(max_error=int(min(opts.max_error, np.iinfo(vol.dtype).max))), None
     if cid == "nearlossless":
         raise MzcError("--codec nearlossless needs --max-error E")
     if opts.quality is None and cid == "auto":
@@ -112,6 +113,7 @@ class Encoding:
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
         self.codec, self.target = choose_codec(vol, opts)
+        self.goal = self.target  # what the knob search aims at; raised on a retry, the user's target is not
         # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
         self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
         self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
@@ -133,7 +135,7 @@ class Encoding:
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
-        if self.target is None:
+        if self.goal is None:
             return self.codec.prepare(self.stats)
         idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)))
         blocks = [self.vol.block(self.grid.slices(i)) for i in idx]
@@ -144,18 +146,18 @@ class Encoding:
         for cand in candidates:
             cand = cand.prepare(self.stats)
             budget = None
-            if self.target.kind == "ratio":
-                body_total = self.vol.nbytes / self.target.value - self.overhead_bytes(cand)
+            if self.goal.kind == "ratio":
+                body_total = self.vol.nbytes / self.goal.value - self.overhead_bytes(cand)
                 if body_total <= 0:
-                    raise MzcError(f"-q {self.target} cannot be met: the header and index alone exceed "
-                                   f"{self.vol.nbytes / self.target.value:.0f} bytes (file too small for that ratio)")
+                    raise MzcError(f"-q {self.goal} cannot be met: the header and index alone exceed "
+                                   f"{self.vol.nbytes / self.goal.value:.0f} bytes (file too small for that ratio)")
                 budget = body_total * sample_raw / self.vol.nbytes * scale
             try:
-                t = search_knob(cand, blocks, self.target, budget, self.data_range)
+                t = search_knob(cand, blocks, self.goal, budget, self.data_range)
             except MzcError as exc:
                 errors.append(str(exc))
                 continue
-            better = best_trial is None or (t.mse < best_trial.mse if self.target.kind == "ratio"
+            better = best_trial is None or (t.mse < best_trial.mse if self.goal.kind == "ratio"
                                             else t.body_bytes < best_trial.body_bytes)
             if better:
                 best, best_trial = cand.with_knob(t.knob), t

@@ -71,7 +71,7 @@ def encode(source, output: str | BinaryIO, **options) -> dict:
                 if job.target.kind == "ratio":
                     scale *= report["ratio"] / job.target.value
                 else:
-                    job.target = type(job.target)("psnr", job.target.value + 0.25)
+                    job.goal = type(job.goal)("psnr", job.goal.value + 0.25)
                 continue
             break
     finally:
@@ -108,7 +108,10 @@ def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers:
             else:
                 import tifffile
                 axes = mz.axes if data.ndim == len(mz.shape) else None
-                tifffile.imwrite(output, data, metadata={"axes": axes} if axes else None, photometric="minisblack")
+                rgb = axes is not None and axes.endswith("S") and data.shape[-1] in (3, 4) \
+                    and mz.metadata.get("photometric") == 2
+                tifffile.imwrite(output, data, metadata={"axes": axes} if axes else None,
+                                 photometric="rgb" if rgb else "minisblack")
             shape = data.shape
         else:
             write_tiff(output, mz.shape, mz.dtype, mz.axes, mz.metadata, mz.pages(workers))

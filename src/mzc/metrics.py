@@ -22,6 +22,16 @@ def dtype_range(dtype: np.dtype) -> float:
     return 1.0  # float data: the data range is the only meaningful one
 
 
+def identical(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-for-bit equality (NaN equals the same NaN, -0.0 differs from 0.0): what 'lossless' means."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind == "f":
+        a, b = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}"), np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
+    return bool(np.array_equal(a, b))
+
+
 def psnr(mse: float, peak: float) -> float:
     if mse <= 0:
         return math.inf
@@ -77,7 +87,7 @@ class Fidelity:
     _with_ssim: bool = field(default=True)
 
     def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
-        if np.array_equal(original, decoded):
+        if identical(original, decoded):
             self._add_identical(original)
             return
         x = np.asarray(original, dtype=np.float64).ravel()
@@ -100,13 +110,15 @@ class Fidelity:
     def _add_identical(self, original: np.ndarray) -> None:
         """Exact match (checked by the caller): the sums follow without the SSIM filters; SSIM is 1 by definition."""
         x = np.asarray(original, dtype=np.float64).ravel()
+        count = x.size
+        x = x[np.isfinite(x)]  # NaN/inf samples are equal to themselves but carry no moments
         s, ss = float(x.sum()), float(x @ x)
         self.sx += s
         self.sy += s
         self.sxx += ss
         self.syy += ss
         self.sxy += ss
-        self.add_exact(x.size)
+        self.add_exact(count)
 
     def add_exact(self, count: int) -> None:
         """Count `count` pixels proven identical, without the moment sums: only for a file whose every chunk is exact

@@ -12,7 +12,7 @@ from .codecs import from_config
 from .container import REPORT, Reader, pack_msg, unpack_msg
 from .errors import MzcError
 from .parallel import pmap, useful_workers
-from .tiling import Grid, parse_roi
+from .tiling import Grid, normalise_region, parse_roi
 from .volume import SUPPORTED_DTYPES, page_axes_start
 
 MAX_ELEMENTS = 1 << 48
@@ -35,6 +35,8 @@ def _validated(header: dict) -> tuple[tuple[int, ...], np.dtype, str, Grid]:
         raise MzcError(f"declared shape {tuple(shape)} is too large (more than 2^48 elements)")
     if math.prod(min(c, n) for c, n in zip(chunks, shape)) > MAX_CHUNK_ELEMENTS:
         raise MzcError("declared chunk shape is too large (more than 2^31 elements)")
+    if not isinstance(header.get("tiff", {}), dict) or not isinstance(header.get("codec"), dict):
+        raise MzcError("corrupt header: tiff and codec entries must be maps")
     grid = Grid(tuple(shape), tuple(chunks))
     if header.get("n_chunks") != grid.n_chunks:
         raise MzcError("corrupt header: n_chunks does not match the chunk grid")
@@ -47,7 +49,13 @@ def _codec(config_packed: bytes):
 
 
 def decode_chunk(config_packed: bytes, body: bytes, shape: tuple[int, ...], dtype: str, params: dict) -> np.ndarray:
-    return _codec(config_packed).decode(body, shape, np.dtype(dtype), params)
+    """Decode one chunk; whatever a crafted (checksum-valid) chunk makes a library raise becomes a MzcError."""
+    try:
+        return _codec(config_packed).decode(body, shape, np.dtype(dtype), params)
+    except MzcError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders and numpy raise many types on hostile parameters
+        raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
 
 
 class MzcFile:
@@ -58,7 +66,6 @@ class MzcFile:
         self.container = Reader(fh)
         self.header = self.container.header
         self.shape, self.dtype, self.axes, self.grid = _validated(self.header)
-        self.codec = from_config(self.header.get("codec"))
         self._codec_packed = pack_msg(self.header["codec"])
         self.metadata = self.header.get("tiff") or {}
 
@@ -110,7 +117,7 @@ class MzcFile:
         elif isinstance(roi, str):
             region, dropped = parse_roi(roi, self.shape)
         else:
-            region, dropped = tuple(roi), ()
+            region, dropped = normalise_region(tuple(roi), self.shape)
         out_shape = tuple(s.stop - s.start for s in region)
         need = math.prod(out_shape) * self.dtype.itemsize
         if need > psutil.virtual_memory().available:

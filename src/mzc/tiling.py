@@ -5,6 +5,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import MzcError
 
 MAX_TILE = 2048
@@ -84,28 +86,44 @@ class Grid:
 def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
     """Parse numpy slice syntax, one entry per axis; return unit-step slices and the axes that integers drop."""
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != len(shape):
-        raise MzcError(f"--roi has {len(parts)} entries but the array has {len(shape)} axes {tuple(shape)}")
-    region, dropped = [], []
-    for axis, (part, n) in enumerate(zip(parts, shape)):
+    entries: list[slice | int] = []
+    for part in parts:
         try:
             if ":" in part:
                 bits = part.split(":")
                 if len(bits) > 2:
                     raise MzcError(f"--roi entry {part!r}: steps are not supported")
-                start = int(bits[0]) if bits[0] else 0
-                stop = int(bits[1]) if bits[1] else n
+                entries.append(slice(int(bits[0]) if bits[0] else None, int(bits[1]) if bits[1] else None))
             else:
-                start = int(part)
-                stop = start + 1
-                dropped.append(axis)
+                entries.append(int(part))
         except ValueError:
             raise MzcError(f"--roi entry {part!r} is not start:stop or an integer") from None
-        if start < 0:
-            start += n
-        if stop < 0:
-            stop += n
+    return normalise_region(tuple(entries), shape)
+
+
+def normalise_region(entries: tuple, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+    """Check a region (slices and integers, one per axis, numpy's negative indices) against a shape.
+
+    Returns unit-step slices within bounds and the axes that integers drop; anything numpy would clip or step is an
+    error here, so a region read is always exactly `full[region]`.
+    """
+    if len(entries) != len(shape):
+        raise MzcError(f"--roi has {len(entries)} entries but the array has {len(shape)} axes {tuple(shape)}")
+    region, dropped = [], []
+    for axis, (entry, n) in enumerate(zip(entries, shape)):
+        if isinstance(entry, slice):
+            if entry.step not in (None, 1):
+                raise MzcError(f"--roi entry for axis {axis}: steps are not supported")
+            start = 0 if entry.start is None else int(entry.start)
+            stop = n if entry.stop is None else int(entry.stop)
+            start, stop = start + n if start < 0 else start, stop + n if stop < 0 else stop
+        elif isinstance(entry, (int, np.integer)) and not isinstance(entry, bool):
+            start = int(entry) + n if entry < 0 else int(entry)
+            stop = start + 1
+            dropped.append(axis)
+        else:
+            raise MzcError(f"--roi entry {entry!r} for axis {axis} is not a slice or an integer")
         if not (0 <= start < stop <= n):
-            raise MzcError(f"--roi entry {part!r} is out of bounds or empty for axis {axis} of size {n}")
+            raise MzcError(f"--roi entry {entry!r} is out of bounds or empty for axis {axis} of size {n}")
         region.append(slice(start, stop))
     return tuple(region), tuple(dropped)

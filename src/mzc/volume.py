@@ -88,6 +88,14 @@ def _tiff_metadata(tif: tifffile.TiffFile) -> dict:
     xres, yres = tags.get(282), tags.get(283)
     if xres is not None and yres is not None:
         meta["resolution"] = [list(map(int, xres.value)), list(map(int, yres.value))]
+        meta.setdefault("resolutionunit", 2)  # TIFF's default unit (inch) when the tag is absent
+    colormap = tags.get(320)
+    if colormap is not None:
+        meta["colormap"] = [int(v) for v in np.asarray(colormap.value).ravel()]
+    extrasamples = tags.get(338)
+    if extrasamples is not None:
+        value = extrasamples.value
+        meta["extrasamples"] = [int(v) for v in (value if isinstance(value, tuple) else (value,))]
     extratags = []
     for code in KEPT_EXTRATAGS:
         tag = tags.get(code)
@@ -160,6 +168,10 @@ def open_tiff(source: str | BinaryIO) -> Volume:
     try:
         if not tif.series:
             raise MzcError("TIFF contains no image series")
+        if len(tif.series) > 1:  # pyramid levels and thumbnails are not separate series in tifffile
+            shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4])
+            raise MzcError(f"TIFF holds {len(tif.series)} image series ({shapes}...): mzc codes one series per file, "
+                           "and would silently drop the others; split the file first")
         series = tif.series[0]
         shape, axes = tuple(int(n) for n in series.shape), series.axes
         if any(n == 0 for n in shape) or not shape:
@@ -204,6 +216,17 @@ def page_axes_start(shape: tuple[int, ...], axes: str, metadata: dict) -> int:
 def write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, axes: str, metadata: dict,
                pages: Iterator[np.ndarray]) -> None:
     """Write pages (streamed) with the original TIFF metadata; BigTIFF when the data need it."""
+    try:
+        _write_tiff(target, shape, dtype, axes, metadata, pages)
+    except MzcError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as exc:  # hostile stored metadata
+        raise MzcError(f"cannot write the TIFF with the stored metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, axes: str, metadata: dict,
+               pages: Iterator[np.ndarray]) -> None:
+    """write_tiff without the error translation."""
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     kwargs: dict = {"metadata": None}
     if "description" in metadata:
@@ -219,6 +242,10 @@ def write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, 
         kwargs["resolution"] = ((xn, xd), (yn, yd))
         kwargs["resolutionunit"] = metadata.get("resolutionunit", 1)
     kwargs["software"] = metadata.get("software", False)
+    if "colormap" in metadata:
+        kwargs["colormap"] = np.asarray(metadata["colormap"], np.uint16).reshape(3, -1)
+    if "extrasamples" in metadata:
+        kwargs["extrasamples"] = metadata["extrasamples"]
     if "datetime" in metadata:
         kwargs["datetime"] = metadata["datetime"]
     extratags = []

@@ -66,22 +66,41 @@ def from_config(config: dict) -> Codec:
     cls = REGISTRY.get(cid)
     if cls is None:
         raise MzcError(f"unknown codec {cid!r}: this file needs a newer mzc or a plug-in")
-    return cls(**{k: v for k, v in config.items() if k != "id"})
+    try:
+        return cls(**{k: v for k, v in config.items() if k != "id"})
+    except MzcError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MzcError(f"corrupt header: bad {cid} codec configuration ({exc})") from None
 
 
 def checked(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
     """A decoder's output must be exactly the chunk's shape and dtype (spec section 4)."""
     array = np.asarray(array)
-    if array.size != int(np.prod(shape)):
+    if tuple(array.shape) not in (tuple(shape), planes_shape(shape)) and squeezed(array.shape) != squeezed(shape):
         raise MzcError(f"corrupt chunk: {what} decoded {array.shape}, expected {tuple(shape)}")
     if array.dtype != np.dtype(dtype):
         raise MzcError(f"corrupt chunk: {what} decoded dtype {array.dtype}, expected {np.dtype(dtype)}")
     return array.reshape(shape)
 
 
+def from_raw(body, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """A chunk stored as its little-endian bytes: the length must be exact."""
+    dtype = np.dtype(dtype)
+    if len(body) != int(np.prod(shape)) * dtype.itemsize:
+        raise MzcError(f"corrupt chunk: {what} raw size mismatch")
+    return np.frombuffer(body, dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+
+
+def squeezed(shape) -> tuple[int, ...]:
+    return tuple(n for n in shape if n != 1) or (1,)
+
+
+def planes_shape(shape) -> tuple[int, int]:
+    """The 2-D image a chunk is for 2-D image codecs: singleton axes dropped, leading axes folded into rows."""
+    core = squeezed(shape)
+    return (1, core[0]) if len(core) == 1 else (int(np.prod(core[:-1])), core[-1])
+
+
 def as_planes(block: np.ndarray) -> np.ndarray:
-    """View a chunk as a 2-D image for 2-D image codecs: singleton axes dropped, leading axes folded into rows."""
-    core = block.reshape([n for n in block.shape if n != 1] or [1])
-    if core.ndim == 1:
-        return core.reshape(1, -1)
-    return core.reshape(-1, core.shape[-1])
+    return block.reshape(planes_shape(block.shape))

@@ -18,7 +18,7 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, register
+from .base import Codec, as_planes, checked, from_raw, register
 
 
 class ClassicCodec(Codec):
@@ -40,7 +40,7 @@ class ClassicCodec(Codec):
                 raise MzcError("corrupt chunk: constant chunk with a body")
             return np.full(shape, params["const"], dtype)
         if params.get("raw"):
-            return checked(np.frombuffer(body, dtype.newbyteorder("<")).astype(dtype), shape, dtype, self.id)
+            return from_raw(body, shape, dtype, self.id)
         try:
             y = self.decode_image(bytes(body), params)
         except MzcError:

@@ -13,7 +13,7 @@ import numpy as np
 import zstandard
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, register
+from .base import Codec, as_planes, checked, from_raw, register
 
 ZSTD_LEVEL = 3
 IMAGE_DTYPES = frozenset({"|u1", "<u2"})
@@ -82,11 +82,9 @@ def decode_backend(name: str, body, shape: tuple[int, ...], dtype: np.dtype) -> 
     expected = int(np.prod(shape)) * dtype.itemsize
     try:
         if name == "raw":
-            if len(body) != expected:
-                raise MzcError("corrupt chunk: raw size mismatch")
-            out = np.frombuffer(body, dtype.newbyteorder("<")).astype(dtype)
+            out = from_raw(body, shape, dtype, name)
         elif name == "zstd":
-            out = np.frombuffer(zstd_decompress(body, expected), dtype.newbyteorder("<")).astype(dtype)
+            out = from_raw(zstd_decompress(body, expected), shape, dtype, name)
         elif name == "zstd-delta":
             out = undelta_unshuffle(zstd_decompress(body, expected), shape, dtype)
         elif name == "jpegls":

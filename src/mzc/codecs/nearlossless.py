@@ -51,7 +51,7 @@ class NearLossless(Codec):
         qbody, qparams = Lossless().encode(q)
         candidates.append((qbody, {"b": "quant", "o": offset, "qb": qparams["b"]}))
         planes = as_planes(block)
-        if self.error <= jpegls_max_near(block.dtype) and min(planes.shape) >= 2:
+        if block.dtype.str in ("|u1", "<u2") and self.error <= jpegls_max_near(block.dtype) and min(planes.shape) >= 2:
             body = imagecodecs.jpegls_encode(planes, level=self.error)
             if len(body) < len(qbody):
                 candidates.append((body, {"b": "jpegls"}))
