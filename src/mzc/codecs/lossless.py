@@ -62,18 +62,12 @@ def zstd_decompress(data: bytes | memoryview, expected: int) -> bytes:
 
 
 def encode_backend(name: str, block: np.ndarray, level: int = ZSTD_LEVEL) -> bytes:
-    """Code a block with one named back end (shared with the near-lossless codec)."""
+    """Code a block with one of the byte-stream back ends (raw, zstd-delta)."""
     le = block.astype(block.dtype.newbyteorder("<"), copy=False)
     if name == "raw":
         return le.tobytes()
-    if name == "zstd":
-        return zstd_compress(le.tobytes(), level)
     if name == "zstd-delta":
         return zstd_compress(delta_shuffle(le), level)
-    if name == "jpegls":
-        return imagecodecs.jpegls_encode(as_planes(block))
-    if name == "jpegxl":
-        return imagecodecs.jpegxl_encode(as_planes(block), lossless=True, effort=7, numthreads=1)
     raise ValueError(f"unknown lossless back end {name!r}")
 
 
@@ -83,14 +77,10 @@ def decode_backend(name: str, body, shape: tuple[int, ...], dtype: np.dtype) -> 
     try:
         if name == "raw":
             out = from_raw(body, shape, dtype, name)
-        elif name == "zstd":
-            out = from_raw(zstd_decompress(body, expected), shape, dtype, name)
         elif name == "zstd-delta":
             out = undelta_unshuffle(zstd_decompress(body, expected), shape, dtype)
         elif name == "jpegls":
             out = imagecodecs.jpegls_decode(bytes(body))
-        elif name == "jpegxl":
-            out = imagecodecs.jpegxl_decode(bytes(body), numthreads=1)
         else:
             raise MzcError(f"corrupt chunk: unknown lossless back end {name!r}")
     except MzcError:
