@@ -6,7 +6,7 @@ dtype-range PSNR is reported beside it only as `psnr_dtype_db`, because it infla
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import uniform_filter
@@ -84,7 +84,6 @@ class Fidelity:
     sxy: float = 0.0
     ssim_total: float = 0.0
     ssim_count: int = 0
-    _with_ssim: bool = field(default=True)
 
     def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
         if identical(original, decoded):
@@ -102,10 +101,9 @@ class Fidelity:
         self.sxx += float(x @ x)
         self.syy += float(y @ y)
         self.sxy += float(x @ y)
-        if self._with_ssim:
-            t, c = ssim_sum(original, decoded, self.data_range)
-            self.ssim_total += t
-            self.ssim_count += c
+        t, c = ssim_sum(original, decoded, self.data_range)
+        self.ssim_total += t
+        self.ssim_count += c
 
     def _add_identical(self, original: np.ndarray) -> None:
         """Exact match (checked by the caller): the sums follow without the SSIM filters; SSIM is 1 by definition."""
@@ -124,9 +122,8 @@ class Fidelity:
         """Count `count` pixels proven identical, without the moment sums: only for a file whose every chunk is exact
         (Pearson r is then 1 by definition), which keeps lossless encoding at codec speed."""
         self.n += count
-        if self._with_ssim:
-            self.ssim_total += float(count)
-            self.ssim_count += count
+        self.ssim_total += float(count)
+        self.ssim_count += count
 
     def merge(self, other: "Fidelity") -> None:
         for name in ("n", "sse", "sx", "sy", "sxx", "syy", "sxy", "ssim_total", "ssim_count"):

@@ -20,10 +20,9 @@ def register(cls: type["Codec"]) -> type["Codec"]:
 
 
 class Codec:
-    """Base class: subclasses set `id`, the dtypes they take, and implement encode/decode."""
+    """Base class: subclasses set `id` and implement encode/decode (encoder.choose_codec checks dtypes)."""
     id: ClassVar[str]
     lossless: ClassVar[bool] = False
-    dtypes: ClassVar[frozenset[str]] = frozenset({"|u1", "<u2"})
     # lossy codecs: one scalar quality knob, larger = better quality and larger output; searched by targets.py
     knob_bounds: ClassVar[tuple[float, float] | None] = None
     knob_log: ClassVar[bool] = False
@@ -45,11 +44,6 @@ class Codec:
 
     def with_knob(self, knob: float) -> "Codec":
         return type(self)(**dict(self._config, knob=float(knob)))
-
-    def check_dtype(self, dtype: np.dtype) -> None:
-        if np.dtype(dtype).str not in self.dtypes:
-            raise MzcError(f"codec {self.id!r} does not support dtype {np.dtype(dtype).name}"
-                           + ("" if self.lossless else " (use --lossless)"))
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
         raise NotImplementedError

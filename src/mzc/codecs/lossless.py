@@ -104,7 +104,6 @@ def rank_table(min_value: float, present: np.ndarray | None) -> np.ndarray | Non
 class Lossless(Codec):
     id = "lossless"
     lossless = True
-    dtypes = frozenset({"|u1", "<u2", "<i2", "<u4", "<f4"})
 
     def __init__(self, **config):
         super().__init__(**config)
