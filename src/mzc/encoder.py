@@ -117,13 +117,12 @@ class Encoding:
         # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
         self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
         self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
-        self.data_min, self.data_max, self.data_range = self.stats.min, self.stats.max, self.stats.range
 
     def header(self, codec: Codec) -> dict:
         return {
             "shape": list(self.vol.shape), "dtype": self.vol.dtype.str, "axes": self.vol.axes,
             "chunks": list(self.grid.chunks), "n_chunks": self.grid.n_chunks, "codec": codec.config(),
-            "tiff": self.vol.metadata, "data_range": [self.data_min, self.data_max],
+            "tiff": self.vol.metadata, "data_range": [self.stats.min, self.stats.max],
             "software": f"mzc {__version__}",
         }
 
@@ -153,7 +152,7 @@ class Encoding:
                                    f"{self.vol.nbytes / self.goal.value:.0f} bytes (file too small for that ratio)")
                 budget = body_total * sample_raw / self.vol.nbytes * scale
             try:
-                t = search_knob(cand, blocks, self.goal, budget, self.data_range)
+                t = search_knob(cand, blocks, self.goal, budget, self.stats.range)
             except MzcError as exc:
                 errors.append(str(exc))
                 continue
@@ -168,9 +167,9 @@ class Encoding:
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
         writer = Writer(fh, self.header(codec))
         config_packed = pack_msg(codec.config())
-        fid = Fidelity(self.data_range, self.vol.dtype.str)
+        fid = Fidelity(self.stats.range, self.vol.dtype.str)
         check = self.opts.check or not codec.lossless
-        items = ((config_packed, self.vol.block(self.grid.slices(i)), self.data_range, codec.lossless, check)
+        items = ((config_packed, self.vol.block(self.grid.slices(i)), self.stats.range, codec.lossless, check)
                  for i in range(self.grid.n_chunks))
         for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.workers)):
             writer.write_chunk(i, params, body)
@@ -198,7 +197,7 @@ class Encoding:
             "bytes_in": self.vol.nbytes, "bytes_out": size_so_far,
             "ratio": round(self.vol.nbytes / size_so_far, 4),
             "bpp": round(size_so_far * 8 / int(np.prod(self.vol.shape)), 6),
-            "data_range": [self.data_min, self.data_max],
+            "data_range": [self.stats.min, self.stats.max],
         }
         rep.update({k: v for k, v in fid.report().items() if k != "mse"})
         rep["target"] = str(self.target) if self.target else None
