@@ -42,6 +42,14 @@ class Codec:
         """Return the codec configured for this file's value range (codecs needing a value mapping override it)."""
         return self
 
+    def knob_values(self) -> list:
+        """Codecs with a few discrete settings (learned rate points) list them; continuous knobs return []."""
+        return []
+
+    def bind(self) -> "Codec":
+        """The final configuration for the header (a learned codec pins its model's sha256 here)."""
+        return self
+
     def with_knob(self, knob: float) -> "Codec":
         return type(self)(**dict(self._config, knob=float(knob)))
 
@@ -76,6 +84,15 @@ def checked(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: st
     if array.dtype != np.dtype(dtype):
         raise MzcError(f"corrupt chunk: {what} decoded dtype {array.dtype}, expected {np.dtype(dtype)}")
     return array.reshape(shape)
+
+
+def in_range(value, dtype: np.dtype):
+    """A number read from chunk parameters must be representable in the data type (numpy 1.x wraps silently)."""
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not info.min <= value <= info.max:
+        raise MzcError(f"corrupt chunk: value {value!r} outside {dtype}")
+    return value
 
 
 def from_raw(body, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:

@@ -18,7 +18,7 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, from_raw, register
+from .base import Codec, as_planes, checked, in_range, from_raw, register
 
 
 class ClassicCodec(Codec):
@@ -38,7 +38,7 @@ class ClassicCodec(Codec):
         if "const" in params:
             if len(body):
                 raise MzcError("corrupt chunk: constant chunk with a body")
-            return np.full(shape, params["const"], dtype)
+            return np.full(shape, in_range(params["const"], dtype), dtype)
         if params.get("raw"):
             return from_raw(body, shape, dtype, self.id)
         try:

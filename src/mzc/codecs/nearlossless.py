@@ -11,7 +11,7 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, register
+from .base import Codec, as_planes, checked, in_range, register
 from .lossless import Lossless, decode_backend
 
 def jpegls_max_near(dtype: np.dtype) -> int:
@@ -67,7 +67,7 @@ class NearLossless(Codec):
             return decode_backend(params.get("qb", "raw"), body, shape, dtype)
         if kind == "quant":
             q = decode_backend(params.get("qb", "raw"), body, shape, dtype)
-            return dequantize(q, int(params.get("o", 0)), self.error, np.dtype(dtype))
+            return dequantize(q, in_range(params.get("o", 0), dtype), self.error, np.dtype(dtype))
         if kind == "jpegls":
             try:
                 out = imagecodecs.jpegls_decode(bytes(body))
