@@ -153,7 +153,11 @@ def test_no_check_lossless_is_still_exact_and_says_so(tmp_path, ome_path):
     with mzc.open(str(tmp_path / "x.mzc")) as mz:
         np.testing.assert_array_equal(mz.read(), tifffile.imread(ome_path))
     lossy = mzc.encode(str(ome_path), str(tmp_path / "y.mzc"), codec="j2k", quality="10x", check=False)
-    assert lossy["checked"] is True  # a lossy codec's report is always measured
+    assert lossy["checked"] is False  # nothing decoded, so no fidelity is claimed
+    assert all(lossy[k] is None for k in ("psnr_db", "ssim", "max_abs_error", "pearson_r"))
+    assert mzc.open(str(tmp_path / "y.mzc")).read().shape == tifffile.imread(ome_path).shape
+    bounded = mzc.encode(str(ome_path), str(tmp_path / "z.mzc"), max_error=3, check=False)
+    assert bounded["checked"] is True and bounded["max_abs_error"] <= 3  # a guarantee is always checked
 
 
 @pytest.mark.parametrize("kwargs", [{"compression": "zlib"}, {"compression": "lzw", "tile": (32, 32)},

@@ -19,6 +19,7 @@ from rich.table import Table
 from . import __version__, files
 from .errors import MzcError
 from .parallel import default_workers
+from .zoo import FAMILY_NAMES
 
 TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 stderr = Console(stderr=True, highlight=False)
@@ -157,13 +158,14 @@ def cli():
 @click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--codec", default="auto", show_default=True,
-              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless")
+              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless|learned[:FAMILY|:MODEL]")
 @click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
 @click.option("--max-error", type=float, help="Guarantee |decoded - original| <= E on every pixel.")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
 @click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
 @click.option("--no-check", "no_check", is_flag=True,
-              help="Lossless only: do not decode every chunk back to check it (about 2x faster; report says checked: false).")
+              help="Do not decode every chunk back (about 2x faster; the report says checked: false and, for lossy "
+                   "codecs, gives no fidelity figures).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
 def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, lossless, chunk, no_check,
@@ -279,6 +281,80 @@ def verify(inputs, against, as_json):
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
             outcome.fail(inp, exc)
     sys.exit(outcome.status)
+
+
+@cli.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--arch", type=click.Choice(FAMILY_NAMES), help="Model family (single-channel CompressAI).")
+@click.option("--lambda", "lmbda", type=click.FloatRange(min=0, min_open=True),
+              help="Rate-distortion trade-off (RateDistortionLoss lambda; larger = better quality, larger files).")
+@click.option("-o", "--output", required=True, help="Checkpoint to write (rewritten every --save-every steps).")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False),
+              help="Continue this checkpoint's run (its arch, N/M, lambda, metric and patch are kept).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False),
+              help="Start from these weights (e.g. another lambda's model) with fresh optimizers.")
+@click.option("-N", "n", type=click.IntRange(8, 512), default=64, show_default=True, help="Channels N.")
+@click.option("-M", "m", type=click.IntRange(8, 512), default=96, show_default=True, help="Latent channels M.")
+@click.option("--metric", type=click.Choice(["mse", "ms-ssim"]), default="mse", show_default=True)
+@click.option("--iterations", type=click.IntRange(1), default=20000, show_default=True, help="Total steps.")
+@click.option("--patch", type=click.IntRange(64, 1024), default=128, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Adam learning rate (aux: 1e-3).")
+@click.option("--save-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("-T", "--threads", type=click.IntRange(1, 256), default=None, help="torch threads.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(data_dir, arch, lmbda, output, resume, init, n, m, metric, iterations, patch, batch, lr, save_every,
+          threads, quiet):
+    """Train a single-channel learned model on the TIFFs under DATA_DIR (never on your evaluation data)."""
+    from .codecs.learned import require_torch
+    require_torch()
+    from .train import TrainOptions, train as run_training
+    opts = TrainOptions(arch=arch, lmbda=lmbda, output=output, n=n, m=m, metric=metric, iterations=iterations,
+                        patch=patch, batch=batch, lr=lr, resume=resume, init=init, save_every=save_every,
+                        threads=threads)
+    show = not quiet and stderr.is_terminal
+    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TimeRemainingColumn(), console=stderr, disable=not show) as bar:
+        task = bar.add_task("train", total=iterations, status="")
+
+        def cb(done, total, last):
+            status = f"bpp {last['bpp']:.3f} PSNR {last['psnr']:.2f} dB" if last else ""
+            bar.update(task, completed=done, status=status)
+
+        try:
+            blob = run_training(data_dir, opts, cb)
+        except (MzcError, OSError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a library failure is one line, not a traceback
+            raise MzcError(f"training failed: {type(exc).__name__}: {exc}") from None
+    last = blob["history"][-1] if blob["history"] else {}
+    if not quiet:
+        stderr.print(f"{output}: {blob['arch']} lambda={blob['lambda']:g} after {blob['iterations']} steps: "
+                     f"validation bpp {last.get('bpp', float('nan')):.4f}, PSNR {last.get('psnr', float('nan')):.2f} dB",
+                     markup=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def models(as_json):
+    """List the learned models shipped with mzc and check each file's sha256."""
+    from . import zoo
+    from .zoo import sha256_file
+    rows = []
+    for entry, meta in zip(zoo.shipped(), zoo.manifest()["models"]):
+        ok = os.path.isfile(entry.path) and sha256_file(entry.path) == entry.sha256
+        rows.append({**meta, "ok": ok})
+    if as_json:
+        click.echo(to_json({"models": rows}))
+    else:
+        table = Table("name", "arch", "N", "M", "lambda", "iterations", "bytes", "sha256")
+        for r in rows:
+            table.add_row(r["name"], r["arch"], str(r["N"]), str(r["M"]), f"{r['lambda']:g}", str(r["iterations"]),
+                          str(r["bytes"]), (r["sha256"][:12] + "...") if r["ok"] else "DAMAGED")
+        Console().print(table)
+    if not all(r["ok"] for r in rows):
+        raise MzcError("some shipped models do not match their sha256")
 
 
 def main(argv: list[str] | None = None) -> None:

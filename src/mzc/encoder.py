@@ -22,7 +22,7 @@ from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
 from .metrics import Fidelity, identical
 from .parallel import pmap, useful_workers
-from .targets import RATIO_TOLERANCE, Target, parse_quality, sample_indices, search_knob
+from .targets import RATIO_TOLERANCE, Target, choose_point, parse_quality, sample_indices, search_knob
 from .stats import scan
 from .tiling import Grid, default_chunks
 from .volume import Volume
@@ -43,7 +43,7 @@ class EncodeOptions:
     lossless: bool = False
     chunks: tuple[int, ...] | None = None
     workers: int = 1
-    check: bool = True  # decode every chunk back and compare; may be skipped only for bit-exact codecs
+    check: bool = True  # decode every chunk back and compare (False: lossless trusts its codec, lossy reports no fidelity)
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
 
 
@@ -57,8 +57,9 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, los
     codec = _codec(config_packed)
     body, params = codec.encode(block)
     fid = Fidelity(data_range, block.dtype.str)
-    if lossless and not check:
-        fid.add_exact(block.size)
+    if not check:
+        if lossless:
+            fid.add_exact(block.size)
         return body, params, fid
     back = codec.decode(body, block.shape, block.dtype, params)
     if lossless:
@@ -92,12 +93,31 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
         raise MzcError("--codec nearlossless needs --max-error E")
     if opts.quality is None and cid == "auto":
         return Lossless(), None
+    if cid == "learned" or cid.startswith("learned:"):
+        return learned_codec(vol, cid.partition(":")[2], opts.quality)
     target = parse_quality(opts.quality or DEFAULT_LOSSY_TARGET)
     if cid != "auto" and cid not in LOSSY_IDS:
         raise MzcError(f"unknown codec {cid!r}: choose from auto, lossless, {', '.join(LOSSY_IDS)}")
     if vol.dtype.str not in ("|u1", "<u2"):
         raise MzcError(f"lossy codecs take uint8/uint16 data, not {vol.dtype.name} (use --lossless)")
     return from_config({"id": cid}) if cid != "auto" else None, target
+
+
+def learned_codec(vol: Volume, which: str, quality: str | None) -> tuple[Codec, Target | None]:
+    """`learned` (default family), `learned:FAMILY` (its rate points) or `learned:MODEL` (one fixed model)."""
+    from .codecs.learned import Learned
+    from .zoo import DEFAULT_FAMILY, FAMILY_NAMES
+    if vol.dtype.str not in ("|u1", "<u2"):
+        raise MzcError(f"the learned codec takes uint8/uint16 data, not {vol.dtype.name}")
+    if vol.axes.endswith("S"):
+        raise MzcError("the learned codec codes grey planes; this file has interleaved samples (RGB)")
+    if not which or which in FAMILY_NAMES:
+        # no -q: 50x, a ratio every family reaches (a PSNR default could be out of a family's range)
+        return Learned(family=which or DEFAULT_FAMILY), parse_quality(quality or "50x")
+    if quality:
+        raise MzcError(f"--codec learned:{which} fixes the rate; -q chooses among a family's models "
+                       f"(e.g. --codec learned:{DEFAULT_FAMILY} -q 50x)")
+    return Learned(model=which), None
 
 
 class Encoding:
@@ -113,6 +133,8 @@ class Encoding:
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
         self.codec, self.target = choose_codec(vol, opts)
+        self.discrete = False  # rate chosen among a few points (learned models) rather than searched
+        self.knob_floor, self.chosen_knob = 0, None  # a PSNR missed on the real file moves up a rate point
         self.goal = self.target  # what the knob search aims at; raised on a retry, the user's target is not
         # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
         self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
@@ -134,9 +156,11 @@ class Encoding:
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
-        if self.goal is None:
-            return self.codec.prepare(self.stats)
-        idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)))
+        if self.goal is None or not (self.codec is None or self.codec.knob_bounds or self.codec.knob_values()):
+            return self.codec.prepare(self.stats).bind()
+        slow = self.codec is not None and self.codec.knob_values()  # learned: each trial is a CPU network pass
+        idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)),
+                             max_chunks=4 if slow else 8, max_elems=(2 << 20) if slow else (6 << 20))
         blocks = [self.vol.block(self.grid.slices(i)) for i in idx]
         sample_raw = sum(b.nbytes for b in blocks)
         candidates = [self.codec] if self.codec is not None else [from_config({"id": c}) for c in AUTO_CANDIDATES]
@@ -152,7 +176,11 @@ class Encoding:
                                    f"{self.vol.nbytes / self.goal.value:.0f} bytes (file too small for that ratio)")
                 budget = body_total * sample_raw / self.vol.nbytes * scale
             try:
-                t = search_knob(cand, blocks, self.goal, budget, self.stats.range)
+                if cand.knob_values():
+                    t = choose_point(cand, blocks, self.goal, budget, self.stats.range, self.knob_floor)
+                    self.discrete, self.chosen_knob = True, t.knob
+                else:
+                    t = search_knob(cand, blocks, self.goal, budget, self.stats.range)
             except MzcError as exc:
                 errors.append(str(exc))
                 continue
@@ -162,13 +190,13 @@ class Encoding:
                 best, best_trial = cand.with_knob(t.knob), t
         if best is None:
             raise MzcError(errors[0])
-        return best
+        return best.bind()
 
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
         writer = Writer(fh, self.header(codec))
         config_packed = pack_msg(codec.config())
         fid = Fidelity(self.stats.range, self.vol.dtype.str)
-        check = self.opts.check or not codec.lossless
+        check = self.opts.check or isinstance(codec, NearLossless)  # a guaranteed bound is always checked
         items = ((config_packed, self.vol.block(self.grid.slices(i)), self.stats.range, codec.lossless, check)
                  for i in range(self.grid.n_chunks))
         for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.workers)):
@@ -199,19 +227,22 @@ class Encoding:
             "bpp": round(size_so_far * 8 / int(np.prod(self.vol.shape)), 6),
             "data_range": [self.stats.min, self.stats.max],
         }
-        rep.update({k: v for k, v in fid.report().items() if k != "mse"})
+        if checked or codec.lossless:
+            rep.update({k: v for k, v in fid.report().items() if k != "mse"})
+        else:  # --no-check on a lossy codec: nothing was decoded, so nothing is claimed
+            rep.update(dict.fromkeys(("psnr_db", "psnr_dtype_db", "ssim", "max_abs_error", "pearson_r")))
         rep["target"] = str(self.target) if self.target else None
         rep["checked"] = checked  # False: a lossless encode trusted its codec instead of decoding every chunk back
         rep["encode_seconds"] = round(seconds, 3)
         return rep
 
     def ratio_ok(self, report: dict) -> bool:
-        if self.target is None or self.target.kind != "ratio":
-            return True
+        if self.target is None or self.target.kind != "ratio" or self.discrete:
+            return True  # a discrete codec meets a ratio with its nearest rate point, not within a tolerance
         return abs(report["ratio"] / self.target.value - 1) <= RATIO_TOLERANCE
 
     def psnr_ok(self, report: dict) -> bool:
-        if self.target is None or self.target.kind != "psnr":
+        if self.target is None or self.target.kind != "psnr" or report["psnr_db"] is None:
             return True
         value = report["psnr_db"]
         return value == "inf" or value >= self.target.value

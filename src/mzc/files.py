@@ -70,6 +70,8 @@ def encode(source, output: str | BinaryIO, **options) -> dict:
                                    f"PSNR {report['psnr_db']} dB") from None
                 if job.target.kind == "ratio":
                     scale *= report["ratio"] / job.target.value
+                elif job.discrete:
+                    job.knob_floor = job.chosen_knob + 1
                 else:
                     job.goal = type(job.goal)("psnr", job.goal.value + 0.25)
                 continue

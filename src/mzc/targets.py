@@ -159,6 +159,25 @@ def search_knob(codec: Codec, blocks: list[np.ndarray], target: Target, body_bud
     return best()
 
 
+def choose_point(codec: Codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
+                 data_range: float, floor: int = 0) -> Trial:
+    """Discrete knobs (a learned family's rate points): ratio -> the point whose size is nearest the budget (in log
+    terms); PSNR -> the smallest output meeting the target plus margin. Every point from `floor` up (raised when
+    the real file missed a PSNR the sample met) is tried: a family's points need not be monotonic on every image."""
+    values = [k for k in codec.knob_values() if k >= floor]
+    if not values:
+        raise MzcError(f"-q {target} cannot be met by {codec.id}: its highest rate point missed it on the real file")
+    trials = [trial(codec, blocks, knob) for knob in values]
+    if target.kind == "ratio":
+        return min(trials, key=lambda t: abs(math.log(max(t.body_bytes, 1) / body_budget)))
+    meeting = [t for t in trials if psnr(t.mse, data_range) >= target.value + PSNR_MARGIN_DB]
+    if meeting:
+        return min(meeting, key=lambda t: t.body_bytes)
+    best = max(psnr(t.mse, data_range) for t in trials)
+    raise MzcError(f"-q {target} cannot be met by {codec.id}: its best rate point reaches {best:.1f} dB "
+                   f"(use a classic codec, --max-error or --lossless)")
+
+
 def bracket(cur, run, ok, close_enough, by_ratio, codec, fail):
     """Walk outwards from a guess with growing steps until the target lies between two knobs.
 

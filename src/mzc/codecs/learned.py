@@ -1,0 +1,185 @@
+"""Learned codec: each 2-D plane coded by a single-channel CompressAI model from the zoo (or a user's model).
+
+Pixels map to [0, 1] through the file's own min/max (offset/scale stored in the header), the way the models were
+trained. The rate is chosen by model: the zoo holds each family at several lambdas (rate points), and `-q` picks the
+point whose measured ratio is nearest the target, or the smallest file meeting a PSNR. The header names the model
+and its sha256; decoding with a missing or different model is refused. torch loads only when this codec is used.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import re
+
+import msgpack
+import numpy as np
+
+from ..errors import MzcError
+from .base import Codec, register
+
+DEFAULT_TILE = 1024
+DEFAULT_HALO = 64
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def require_torch() -> None:
+    try:
+        from .. import architectures  # noqa: F401  (imports torch and compressai, quietly)
+    except ImportError:
+        raise MzcError("learned models need PyTorch and CompressAI: pip install 'mzc[learned]'") from None
+
+
+def plane_coder(name: str, sha256: str | None, tile: int, halo: int):
+    """The model called `name`, hash-checked, wrapped for coding: (PlaneCoder, sha256, arch), cached per file state."""
+    from .. import zoo
+    require_torch()
+    entry = zoo.find(name)
+    try:
+        st = os.stat(entry.path)
+    except OSError as exc:
+        raise MzcError(f"model {name!r}: {exc.strerror}: {entry.path}") from None
+    return _load(entry, st.st_mtime_ns, st.st_size, sha256, tile, halo)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(entry, mtime_ns: int, size: int, sha256: str | None, tile: int, halo: int):
+    """Read the file once, hash those bytes and load those bytes (no window for the file to change in between)."""
+    import io
+    import multiprocessing
+
+    import torch
+
+    from ..modelfile import net_from, read
+    from ..neural_coding import PlaneCoder
+    with open(entry.path, "rb") as fh:
+        data = fh.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and actual != sha256:
+        raise MzcError(f"model {entry.name!r} at {entry.path} has sha256 {actual[:16]}..., but this file was coded "
+                       f"with {sha256[:16]}...: a different model cannot decode it")
+    if entry.sha256 is not None and actual != entry.sha256:
+        raise MzcError(f"shipped model {entry.name!r} is damaged: sha256 {actual[:16]}... does not match the manifest")
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)  # a pool worker: the pool already uses every core
+    blob = read(io.BytesIO(data), entry.path)
+    return PlaneCoder(net_from(blob, entry.path), tile, halo), actual, blob["arch"]
+
+
+def _number(value, kind: type, what: str):
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise MzcError(f"corrupt header: learned {what} must be {'a number' if kind is float else 'an integer'}")
+    if kind is float and not math.isfinite(value):
+        raise MzcError(f"corrupt header: learned {what} is not finite")
+    return kind(value)
+
+
+@register
+class Learned(Codec):
+    id = "learned"
+    discrete = True  # the knob picks one of a family's rate points
+
+    def __init__(self, model: str | None = None, family: str | None = None, sha256: str | None = None,
+                 arch: str | None = None, offset: float | None = None, scale: float | None = None,
+                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, knob: float | None = None):
+        from .. import zoo
+        if model is None and family is None:
+            family = zoo.DEFAULT_FAMILY
+        if knob is not None:
+            points = zoo.rate_points(family)
+            point = points[int(min(max(round(knob), 0), len(points) - 1))]
+            model, sha256 = point.name, point.sha256  # shipped: its hash is known, every trial is checked
+        for value, what in ((model, "model"), (family, "family"), (arch, "arch")):
+            if value is not None and not isinstance(value, str):
+                raise MzcError(f"corrupt header: learned {what} must be a string")
+        if sha256 is not None and not (isinstance(sha256, str) and SHA256.fullmatch(sha256)):
+            raise MzcError("corrupt header: learned sha256 must be 64 hex digits")
+        tile, halo = _number(tile, int, "tile"), _number(halo, int, "halo")
+        offset = None if offset is None else _number(offset, float, "offset")
+        scale = None if scale is None else _number(scale, float, "scale")
+        if not (64 <= tile <= 8192 and tile % 64 == 0 and 0 <= halo <= 512 and halo % 16 == 0):
+            raise MzcError("corrupt header: learned tile must be a multiple of 64 in 64..8192 and halo a multiple of "
+                           "16 in 0..512")
+        if scale is not None and not scale > 0:
+            raise MzcError("corrupt header: learned scale must be > 0")
+        config = {"model": model, "family": family, "sha256": sha256, "arch": arch, "offset": offset,
+                  "scale": scale, "tile": tile, "halo": halo}
+        super().__init__(**{k: v for k, v in config.items() if v is not None})
+        self.model, self.family, self.sha256 = model, family, sha256
+        self.offset, self.scale, self.tile, self.halo = offset, scale, tile, halo
+
+    # -------------------------------------------------------------- rate points
+    def knob_values(self) -> list[int]:
+        """Candidate knobs for rate control: every rate point of the family (a fixed model has none)."""
+        if self.model is not None and self.family is None:
+            return []
+        from .. import zoo
+        return list(range(len(zoo.rate_points(self.family))))
+
+    def prepare(self, stats) -> "Learned":
+        lo, hi = float(stats.min), float(stats.max)
+        return self._replace(offset=lo, scale=max(hi - lo, 1.0))
+
+    def with_knob(self, knob: float) -> "Learned":
+        return self._replace(knob=knob, model=None)
+
+    def _replace(self, **changes) -> "Learned":
+        config = dict(self._config)
+        config.update(changes)
+        return Learned(**{k: v for k, v in config.items() if v is not None})
+
+    def bind(self) -> "Learned":
+        """Pin the model's sha256 and architecture into the configuration that goes into the header."""
+        if self.model is None:
+            raise MzcError("learned codec: no model chosen")
+        from .. import zoo
+        entry = zoo.find(self.model)
+        if entry.sha256 is None:  # a user's model given by path: record its name, find it by name from now on
+            zoo.add_search_dir(os.path.dirname(os.path.abspath(entry.path)))
+        _, sha, arch = plane_coder(entry.name, self.sha256, self.tile, self.halo)
+        return self._replace(model=entry.name, sha256=sha, arch=arch, family=None)
+
+    def config(self) -> dict:
+        return {"id": self.id, **{k: v for k, v in self._config.items() if k != "knob"}}
+
+    # -------------------------------------------------------------- coding
+    def _coder(self):
+        if self.model is None or self.offset is None or self.scale is None:
+            raise MzcError("corrupt header: learned codec without model or value mapping")
+        return plane_coder(self.model, self.sha256, self.tile, self.halo)[0]
+
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        coder = self._coder()
+        planes = block.reshape(-1, *block.shape[-2:]) if block.ndim >= 2 else block.reshape(1, 1, -1)
+        out = []
+        for plane in planes:
+            x01 = (plane.astype(np.float32) - np.float32(self.offset)) / np.float32(self.scale)
+            records, _ = coder.encode(np.clip(x01, 0, 1), reconstruct=False)
+            out.append(records)
+        return msgpack.packb(out, use_bin_type=True), {}
+
+    def decode(self, body, shape, dtype, params) -> np.ndarray:
+        if self.sha256 is None or self.model is None or not MODEL_NAME.fullmatch(self.model):
+            raise MzcError("corrupt header: a learned file must name its model (a plain name) and its sha256")
+        coder = self._coder()
+        dtype = np.dtype(dtype)
+        plane_shape = tuple(shape[-2:]) if len(shape) >= 2 else (1, int(shape[0]))
+        n = int(np.prod(shape)) // max(int(np.prod(plane_shape)), 1)
+        try:
+            planes = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
+        except Exception:
+            raise MzcError("corrupt chunk: learned payload is not msgpack") from None
+        if not isinstance(planes, list) or len(planes) != n:
+            raise MzcError(f"corrupt chunk: learned payload holds {len(planes) if isinstance(planes, list) else '?'} "
+                           f"planes, expected {n}")
+        info = np.iinfo(dtype)
+        out = np.empty((n, *plane_shape), dtype)
+        for k, records in enumerate(planes):
+            if not isinstance(records, list):
+                raise MzcError("corrupt chunk: malformed learned plane")
+            x01 = coder.decode(records, *plane_shape)
+            values = np.rint(x01.astype(np.float64) * self.scale + self.offset)
+            out[k] = np.clip(values, info.min, info.max).astype(dtype)
+        return out.reshape(shape)

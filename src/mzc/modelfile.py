@@ -1,0 +1,75 @@
+"""Model files: resumable training checkpoints and the small frozen files the zoo ships.
+
+A checkpoint holds the weights, both optimizers, the scheduler, the iteration count and where the data came from.
+A frozen file holds only fp16-rounded weights and the CDF tables computed from exactly those weights, so the encoder
+and every decoder run the same numbers; its sha256 is what a .mzc file records.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+import torch
+
+from .architectures import build
+from .errors import MzcError
+
+FORMAT = "mzc-model-1"
+
+
+def atomic_save(obj, path: str) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    tmp = f"{path}.part"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read(source, path: str | None = None) -> dict:
+    """A model file's contents (`source`: a path or a binary file object; `path` names it in errors)."""
+    path = path or str(source)
+    try:
+        blob = torch.load(source, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise MzcError(f"{path}: no such model file") from None
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        raise MzcError(f"{path}: not an mzc model file ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise MzcError(f"{path}: not an mzc model file")
+    return blob
+
+
+def net_from(blob: dict, path: str = "model"):
+    """Rebuild the network a model file describes and load its weights (CDF buffers included)."""
+    try:
+        net = build(blob["arch"], int(blob["N"]), int(blob["M"]))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+        net.load_state_dict(state)
+    except MzcError:
+        raise
+    except Exception as exc:
+        raise MzcError(f"{path}: weights do not fit {blob.get('arch')} ({exc})") from None
+    return net.eval().requires_grad_(False)
+
+
+def freeze(blob: dict) -> dict:
+    """Round weights to fp16, recompute CDFs from the rounded weights, drop optimizer state: the shippable file."""
+    net = build(blob["arch"], int(blob["N"]), int(blob["M"]))
+    net.load_state_dict(blob["state_dict"])
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(p.half().float())
+    net.update(force=True)
+    # parameters in fp16; buffers (bounds, GDN pedestal, CDF tables) exactly as they are - 1e-9 or 2^-36 in fp16 is 0
+    params = {name for name, _ in net.named_parameters()}
+    state = {k: v.half() if k in params else v for k, v in net.state_dict().items()}
+    keep = ("arch", "N", "M", "lambda", "metric", "iterations", "inherited", "training_data", "patch")
+    last = blob["history"][-1] if blob.get("history") else {}
+    return {"format": FORMAT, "frozen": True, **{k: blob[k] for k in keep if k in blob}, "validation": last,
+            "state_dict": state}
