@@ -28,7 +28,7 @@ from .errors import MzcError
 STRIDE = 16  # pixels per latent
 ALIGN = 64  # pixels per hyper-latent: plane and tiles are multiples of this
 CONTEXT = 5  # masked-convolution kernel of the autoregressive families
-STRIP_ROWS = 512  # analysis/synthesis strip height: a 1024-row plane is two strips, one per core
+STRIP_ROWS = 512  # analysis/synthesis strips: at most this high, and a plane of 128+ rows is at least two
 
 
 def crc(array: torch.Tensor) -> int:
@@ -74,10 +74,11 @@ class PlaneCoder:
         self._in_strips(analyse, hp)
         records = []
         canvas = torch.zeros_like(latents)
-        for (y0, y1, x0, x1) in self.tiles(height, width):
-            part = (..., slice(y0 // STRIDE, y1 // STRIDE), slice(x0 // STRIDE, x1 // STRIDE))
-            record, canvas[part] = self._code_latents(latents[part])
-            records.append(record)
+        with single_threaded():  # the entropy path exactly as the decoder computes it
+            for (y0, y1, x0, x1) in self.tiles(height, width):
+                part = (..., slice(y0 // STRIDE, y1 // STRIDE), slice(x0 // STRIDE, x1 // STRIDE))
+                record, canvas[part] = self._code_latents(latents[part])
+                records.append(record)
         return records, self.synthesise(canvas, height, width) if reconstruct else None
 
     def _code_latents(self, y: torch.Tensor) -> tuple[list, torch.Tensor]:
@@ -224,14 +225,15 @@ class PlaneCoder:
         return out[:height, :width]
 
     def _in_strips(self, fn, hp: int) -> None:
-        """Call fn(y0, y1, a0, a1) for full-width strips of STRIP_ROWS px, [a0, a1) = the strip plus `halo` px.
+        """Call fn(y0, y1, a0, a1) for full-width strips of strip_rows(hp) px, [a0, a1) = the strip plus `halo` px.
 
         Determinism: each strip is computed by one thread (torch set to 1 thread, oneDNN on where it exists) and
         the strips depend on the plane only, so the bits do not depend on torch's thread count or oneDNN switch
         (oneDNN's multi-threaded convolutions round differently per thread count: measured). Threads only decide
         how many strips run side by side: two strips of a 1 MP plane keep two cores busy."""
-        strips = [(y, min(y + STRIP_ROWS, hp), max(y - self.halo, 0), min(y + STRIP_ROWS + self.halo, hp))
-                  for y in range(0, hp, STRIP_ROWS)]
+        rows = strip_rows(hp)
+        strips = [(y, min(y + rows, hp), max(y - self.halo, 0), min(y + rows + self.halo, hp))
+                  for y in range(0, hp, rows)]
 
         @torch.no_grad()  # grad mode is per thread
         def run(strip):
@@ -245,6 +247,14 @@ class PlaneCoder:
             else:
                 for strip in strips:
                     run(strip)
+
+
+def strip_rows(hp: int) -> int:
+    """Strip height for a padded plane of hp rows: half the plane (so two cores share even a small plane), rounded
+    up to a multiple of STRIDE, at most STRIP_ROWS; one strip below 128 rows. Depends on the plane only."""
+    if hp < 128:
+        return hp
+    return min(STRIP_ROWS, -(-hp // (2 * STRIDE)) * STRIDE)
 
 
 @contextlib.contextmanager
