@@ -177,6 +177,9 @@ def main() -> None:
 def report(results: dict) -> None:
     lines = [f"Machine: {results['machine']}; torch threads 2; 1 mzc worker. Produced by "
              "`python benchmarks/bench_learned.py`.", "",
+             "Models (src/mzc/zoo/manifest.json): " + "; ".join(
+                 f"{m['name']} (lambda {m['lambda']:g}, {m['iterations']} steps)" for m in results["models"]) + ". "
+             "All were trained on 2 CPU cores (no GPU was lent); CompressAI's own models train for ~10^6 steps.", "",
              "## PSNR (dB, data range) at equal real ratio", "",
              "Learned rows: the model's own rate point. Classic codecs at exactly that ratio (real .mzc file).", ""]
     families = sorted({m["arch"] for m in results["models"]})
