@@ -133,8 +133,9 @@ class Encoding:
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
         self.codec, self.target = choose_codec(vol, opts)
-        self.discrete = False  # rate chosen among a few points (learned models) rather than searched
-        self.knob_floor, self.chosen_knob = 0, None  # a PSNR missed on the real file moves up a rate point
+        # rate points (learned models): the one chosen, and the lowest allowed (raised when the real file misses
+        # a PSNR the sample met)
+        self.knob_floor, self.chosen_knob = 0, None
         self.goal = self.target  # what the knob search aims at; raised on a retry, the user's target is not
         # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
         self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
@@ -156,9 +157,11 @@ class Encoding:
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
-        if self.goal is None or not (self.codec is None or self.codec.knob_bounds or self.codec.knob_values()):
+        points = self.codec.knob_values() if self.codec is not None else []
+        fixed = self.codec is not None and not (self.codec.knob_bounds or points)  # e.g. one named learned model
+        if self.goal is None or fixed:
             return self.codec.prepare(self.stats).bind()
-        slow = self.codec is not None and self.codec.knob_values()  # learned: each trial is a CPU network pass
+        slow = bool(points)  # learned: each trial is a network pass on the CPU
         idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)),
                              max_chunks=4 if slow else 8, max_elems=(2 << 20) if slow else (6 << 20))
         blocks = [self.vol.block(self.grid.slices(i)) for i in idx]
@@ -178,7 +181,7 @@ class Encoding:
             try:
                 if cand.knob_values():
                     t = choose_point(cand, blocks, self.goal, budget, self.stats.range, self.knob_floor)
-                    self.discrete, self.chosen_knob = True, t.knob
+                    self.chosen_knob = t.knob
                 else:
                     t = search_knob(cand, blocks, self.goal, budget, self.stats.range)
             except MzcError as exc:
@@ -235,6 +238,11 @@ class Encoding:
         rep["checked"] = checked  # False: a lossless encode trusted its codec instead of decoding every chunk back
         rep["encode_seconds"] = round(seconds, 3)
         return rep
+
+    @property
+    def discrete(self) -> bool:
+        """The rate was chosen among a few points rather than searched on a continuous knob."""
+        return self.chosen_knob is not None
 
     def ratio_ok(self, report: dict) -> bool:
         if self.target is None or self.target.kind != "ratio" or self.discrete:

@@ -79,7 +79,6 @@ def _number(value, kind: type, what: str):
 @register
 class Learned(Codec):
     id = "learned"
-    discrete = True  # the knob picks one of a family's rate points
 
     def __init__(self, model: str | None = None, family: str | None = None, sha256: str | None = None,
                  arch: str | None = None, offset: float | None = None, scale: float | None = None,
