@@ -158,7 +158,7 @@ def cli():
 @click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--codec", default="auto", show_default=True,
-              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless|learned[:FAMILY|:MODEL]")
+              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless|learned[:FAMILY|:MODEL]|inr[:siren]|hybrid")
 @click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
 @click.option("--max-error", type=float, help="Guarantee |decoded - original| <= E on every pixel.")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
@@ -166,10 +166,14 @@ def cli():
 @click.option("--no-check", "no_check", is_flag=True,
               help="Do not decode every chunk back (about 2x faster; the report says checked: false and, for lossy "
                    "codecs, gives no fidelity figures).")
+@click.option("--guide", type=click.Choice(["segmentation"]),
+              help="inr/hybrid: weight the fit toward segmented objects and their borders.")
+@click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
+              help="inr/hybrid: wall-clock seconds for fitting the whole file (default: a fixed number of steps).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
 def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, lossless, chunk, no_check,
-           as_json, quiet):
+           guide, time_budget, as_json, quiet):
     """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
     outcome = Outcome()
     chunks = parse_chunks(chunk)
@@ -188,7 +192,7 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
             with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
                 rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
                                    lossless=lossless, chunks=chunks, workers=workers or default_workers(),
-                                   check=not no_check, progress=cb)
+                                   check=not no_check, guide=guide, time_budget=time_budget, progress=cb)
             if remove and inp != "-" and isinstance(target, str):
                 result = files.verify(target)
                 if not result["ok"]:
@@ -205,12 +209,15 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
 @click.option("-o", "--output", help="Output .tif/.tiff or .npy (one input) or folder (several).")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the TIFF to standard output.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-@click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456.")
+@click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456 "
+                            "(with --scale: over the scaled array).")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Render Y and X at this scale (e.g. 0.5 or 2); inr/hybrid evaluate their fields there.")
 @click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file on stdout.")
 @click.option("--quiet", is_flag=True, help="Print nothing on stderr but errors.")
-def decode(inputs, output, to_stdout, force, roi, workers, as_json, quiet):
+def decode(inputs, output, to_stdout, force, roi, scale, workers, as_json, quiet):
     """Decompress .mzc files back to TIFF (with the original metadata) or .npy."""
     outcome = Outcome()
     many = len(inputs) > 1
@@ -223,7 +230,7 @@ def decode(inputs, output, to_stdout, force, roi, workers, as_json, quiet):
             if not os.path.isfile(inp):
                 raise MzcError("no such file")
             refuse_same_file(inp, target)
-            result = files.decode(inp, target, roi=roi, workers=workers or default_workers())
+            result = files.decode(inp, target, roi=roi, workers=workers or default_workers(), scale=scale)
             if as_json:
                 click.echo(to_json(result))
             elif not quiet:

@@ -44,6 +44,8 @@ class EncodeOptions:
     chunks: tuple[int, ...] | None = None
     workers: int = 1
     check: bool = True  # decode every chunk back and compare (False: lossless trusts its codec, lossy reports no fidelity)
+    guide: str | None = None  # inr/hybrid: loss weighting toward what an analysis uses (guidance.py)
+    time_budget: float | None = None  # inr/hybrid: wall-clock seconds for fitting the whole file
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
 
 
@@ -74,6 +76,8 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, los
 def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None]:
     """Map the CLI's knobs onto one codec instance (not yet fitted to the data) and an optional target."""
     cid = opts.codec or "auto"
+    if (opts.guide is not None or opts.time_budget is not None) and cid not in NEURAL_FIELD_IDS:
+        raise MzcError("--guide and --time-budget apply to --codec inr, inr:siren and hybrid")
     if opts.lossless or cid == "lossless":
         if opts.quality or opts.max_error is not None:
             raise MzcError("--lossless cannot be combined with -q or --max-error")
@@ -95,12 +99,51 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
         return Lossless(), None
     if cid == "learned" or cid.startswith("learned:"):
         return learned_codec(vol, cid.partition(":")[2], opts.quality)
+    if cid in NEURAL_FIELD_IDS:
+        return field_codec(vol, cid, opts)
     target = parse_quality(opts.quality or DEFAULT_LOSSY_TARGET)
     if cid != "auto" and cid not in LOSSY_IDS:
         raise MzcError(f"unknown codec {cid!r}: choose from auto, lossless, {', '.join(LOSSY_IDS)}")
     if vol.dtype.str not in ("|u1", "<u2"):
         raise MzcError(f"lossy codecs take uint8/uint16 data, not {vol.dtype.name} (use --lossless)")
     return from_config({"id": cid}) if cid != "auto" else None, target
+
+
+NEURAL_FIELD_IDS = ("inr", "inr:grid", "inr:siren", "hybrid")
+DEFAULT_FIELD_TARGET = "64x"
+FIELD_RATIO_TOLERANCE = 0.05
+
+
+def field_codec(vol: Volume, cid: str, opts: EncodeOptions) -> tuple[Codec, Target]:
+    """`inr` (fast grid network), `inr:siren` (INIF-faithful) or `hybrid` (J2K base + grid residual): sized by ratio."""
+    from .codecs.hybrid import Hybrid
+    from .codecs.inr import Inr
+    from .guidance import GUIDES
+    if vol.dtype.str not in ("|u1", "<u2"):
+        raise MzcError(f"the {cid} codec takes uint8/uint16 data, not {vol.dtype.name}")
+    if vol.axes.endswith("S"):
+        raise MzcError(f"the {cid} codec codes grey planes; this file has interleaved samples (RGB)")
+    target = parse_quality(opts.quality or DEFAULT_FIELD_TARGET)
+    if target.kind != "ratio":
+        raise MzcError(f"--codec {cid} is sized by its file: give a ratio like -q 512x, not a PSNR")
+    if opts.guide is not None and opts.guide not in GUIDES:
+        raise MzcError(f"unknown --guide {opts.guide!r}: choose from {', '.join(GUIDES)}")
+    if opts.time_budget is not None and not (math.isfinite(opts.time_budget) and opts.time_budget > 0):
+        raise MzcError("--time-budget must be a positive number of seconds")
+    net = cid.partition(":")[2] or "grid"
+    if cid == "hybrid":
+        return Hybrid(guide=opts.guide), target
+    return Inr(net=net, guide=opts.guide), target
+
+
+def field_chunks(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    """Neural fields fit native 3-D volumes: default chunks span Z (up to 2^26 voxels), other axes as usual."""
+    chunks = list(default_chunks(shape, axes))
+    if "Z" in axes:
+        z = axes.index("Z")
+        plane = math.prod(chunks) // max(chunks[z], 1)
+        chunks[z] = max(1, min(shape[z], (1 << 26) // max(plane, 1)))
+    return tuple(chunks)
 
 
 def learned_codec(vol: Volume, which: str, quality: str | None) -> tuple[Codec, Target | None]:
@@ -126,7 +169,8 @@ class Encoding:
     def __init__(self, vol: Volume, opts: EncodeOptions, source_name: str):
         self.started = time.perf_counter()  # encode_seconds covers scan, knob search, coding and any retry
         self.vol, self.opts, self.source_name = vol, opts, source_name
-        chunks = tuple(opts.chunks) if opts.chunks else default_chunks(vol.shape, vol.axes)
+        field = (opts.codec or "").partition(":")[0] in ("inr", "hybrid")
+        chunks = tuple(opts.chunks) if opts.chunks else (field_chunks if field else default_chunks)(vol.shape, vol.axes)
         if len(chunks) != len(vol.shape):
             raise MzcError(f"--chunk gives {len(chunks)} sizes but the array has {len(vol.shape)} axes {vol.shape}")
         self.grid = Grid(vol.shape, tuple(min(c, n) for c, n in zip(chunks, vol.shape)))
@@ -151,14 +195,24 @@ class Encoding:
 
     def overhead_bytes(self, codec: Codec) -> int:
         fixed = 12 + RECORD_OVERHEAD + len(pack_msg(self.header(codec))) + 32 + RECORD_OVERHEAD + 8
-        fixed += REPORT_BYTES + RECORD_OVERHEAD + INDEX_ENTRY_BYTES
+        fixed += self.report_bytes(codec) + RECORD_OVERHEAD + INDEX_ENTRY_BYTES
         per_chunk = RECORD_OVERHEAD + INDEX_ENTRY_BYTES + CHUNK_META_BYTES
         return fixed + per_chunk * self.grid.n_chunks
+
+    def report_bytes(self, codec: Codec) -> int:
+        """Size of the report record's payload, from a report of this file with the widest values it can hold
+        (a budget-sized codec at 512x has ~4 KB for everything: a fixed guess would cost it a few percent)."""
+        rep = self.report(codec, Fidelity(self.stats.range, self.vol.dtype.str), 99999.999, 1 << 40, True)
+        rep.update({"psnr_db": 1.0 / 3, "psnr_dtype_db": 1.0 / 3, "ssim": 1.0 / 3, "pearson_r": 1.0 / 3,
+                    "max_abs_error": 1 << 40, "ratio": 1.0 / 3, "bpp": 1.0 / 3})
+        return max(len(pack_msg(rep)) + 16, 0) if rep else REPORT_BYTES
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
         points = self.codec.knob_values() if self.codec is not None else []
         fixed = self.codec is not None and not (self.codec.knob_bounds or points)  # e.g. one named learned model
+        if self.codec is not None and self.codec.budgeted:
+            return self.budgeted(scale)
         if self.goal is None or fixed:
             return self.codec.prepare(self.stats).bind()
         slow = bool(points)  # learned: each trial is a network pass on the CPU
@@ -194,6 +248,18 @@ class Encoding:
         if best is None:
             raise MzcError(errors[0])
         return best.bind()
+
+    def budgeted(self, scale: float) -> Codec:
+        """A codec that meets a byte budget inside each chunk: bytes per element from the ratio, time per element."""
+        body_total = self.vol.nbytes / self.goal.value - self.overhead_bytes(self.codec)
+        if body_total <= 0:
+            raise MzcError(f"-q {self.goal} cannot be met: the header and index alone exceed "
+                           f"{self.vol.nbytes / self.goal.value:.0f} bytes (file too small for that ratio)")
+        n = int(np.prod(self.vol.shape))
+        seconds = None
+        if self.opts.time_budget:
+            seconds = self.opts.time_budget * min(self.workers, self.grid.n_chunks) / n
+        return self.codec.with_budget(body_total * scale / n, seconds).bind()
 
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
         writer = Writer(fh, self.header(codec))
@@ -247,7 +313,8 @@ class Encoding:
     def ratio_ok(self, report: dict) -> bool:
         if self.target is None or self.target.kind != "ratio" or self.discrete:
             return True  # a discrete codec meets a ratio with its nearest rate point, not within a tolerance
-        return abs(report["ratio"] / self.target.value - 1) <= RATIO_TOLERANCE
+        tolerance = FIELD_RATIO_TOLERANCE if self.codec is not None and self.codec.budgeted else RATIO_TOLERANCE
+        return abs(report["ratio"] / self.target.value - 1) <= tolerance
 
     def psnr_ok(self, report: dict) -> bool:
         if self.target is None or self.target.kind != "psnr" or report["psnr_db"] is None:

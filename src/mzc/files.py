@@ -91,20 +91,22 @@ def open(path: str) -> MzcFile:  # noqa: A001 - mirrors builtins.open / gzip.ope
 
 
 def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers: int = 1,
-           fmt: str | None = None) -> dict:
+           fmt: str | None = None, scale: float = 1.0) -> dict:
     """Decode `source` (all, or a region) to a TIFF or .npy; a full TIFF carries the original metadata.
 
     `output` is a path (written atomically) or a binary file object; `fmt` is "tif" or "npy" (default: from the
-    path's suffix, else "tif").
+    path's suffix, else "tif"). `scale` renders Y and X at that scale (a region then indexes the scaled array).
     """
+    from .resample import check_scale
+    scale = check_scale(scale)
     if fmt is None:
         fmt = "npy" if isinstance(output, str) and output.lower().endswith(".npy") else "tif"
     if isinstance(output, str) or not output.seekable():  # TIFF writing seeks: spool pipes through a temp file
         with atomic_output(output) as fh:
-            return dict(decode(source, fh, roi, workers, fmt), output=output if isinstance(output, str) else "-")
+            return dict(decode(source, fh, roi, workers, fmt, scale), output=output if isinstance(output, str) else "-")
     with open(source) as mz:
-        if roi is not None or fmt == "npy":
-            data = mz.read(roi, workers)
+        if roi is not None or fmt == "npy" or scale != 1.0:
+            data = mz.read(roi, workers, scale)
             if fmt == "npy":
                 np.save(output, data)
             else:
@@ -118,7 +120,7 @@ def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers:
         else:
             write_tiff(output, mz.shape, mz.dtype, mz.axes, mz.metadata, mz.pages(workers))
             shape = mz.shape
-    return {"input": source, "output": "-", "shape": list(shape), "roi": roi}
+    return {"input": source, "output": "-", "shape": list(shape), "roi": roi, "scale": scale}
 
 
 def stdin_source() -> BinaryIO:

@@ -26,6 +26,10 @@ class Codec:
     # lossy codecs: one scalar quality knob, larger = better quality and larger output; searched by targets.py
     knob_bounds: ClassVar[tuple[float, float] | None] = None
     knob_log: ClassVar[bool] = False
+    # codecs whose size is a byte budget met inside encode (inr, hybrid): the encoder hands them bytes per element
+    budgeted: ClassVar[bool] = False
+    # codecs that evaluate only the requested samples of a chunk (a region, another scale) in decode_at
+    region_decode: ClassVar[bool] = False
 
     def __init__(self, **config):
         self._config = dict(config)
@@ -58,6 +62,15 @@ class Codec:
 
     def decode(self, body: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, params: dict) -> np.ndarray:
         raise NotImplementedError
+
+    def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Codec":
+        raise NotImplementedError
+
+    def decode_at(self, body, shape: tuple[int, ...], dtype: np.dtype, params: dict,
+                  positions: list[np.ndarray]) -> np.ndarray:
+        """The chunk sampled at per-axis chunk pixel coordinates (resample.py): decode it all, then resample."""
+        from ..resample import resample
+        return resample(self.decode(body, shape, dtype, params), positions)
 
 
 def from_config(config: dict) -> Codec:

@@ -1,0 +1,119 @@
+"""Hybrid codec: a classic base (JPEG 2000, plane by plane, at a high ratio) plus a neural field of the residual.
+
+The base spends `base_share` of the chunk's byte budget (its one quality level found by search on the chunk itself);
+the field gets the rest and codes what the base missed. Decoding any region or scale samples the base (linear
+resampling) and evaluates the field at the same coordinates.
+"""
+from __future__ import annotations
+
+import math
+
+import msgpack
+import numpy as np
+
+from ..errors import MzcError
+from ..neural_field import evaluate, unpack
+from ..resample import resample
+from ..targets import Target, search_knob
+from .base import Codec, in_range, register
+from .classic import J2K
+from .inr import Inr, chunk_bounds, field_extent, field_positions
+
+DEFAULT_BASE_SHARE = 0.5
+MAX_BASE_SHARE = 0.8
+
+
+def search_trial(planes, knob):
+    from ..targets import trial
+    return trial(J2K(), planes, knob)
+
+
+@register
+class Hybrid(Codec):
+    id = "hybrid"
+    budgeted = True
+    region_decode = True
+
+    def __init__(self, base: str = "j2k", base_share: float = DEFAULT_BASE_SHARE, **inr_config):
+        if base != "j2k":
+            raise MzcError(f"corrupt header: unknown hybrid base codec {base!r}")
+        if isinstance(base_share, bool) or not isinstance(base_share, (int, float)) or not 0 < base_share < 1:
+            raise MzcError("corrupt header: hybrid base_share must be between 0 and 1")
+        self.field = Inr(**inr_config)
+        super().__init__(base=base, base_share=float(base_share), **self.field.config_items())
+        self.base_share = float(base_share)
+
+    def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Hybrid":
+        inr = self.field.with_budget(bpe, seconds_per_element)
+        return Hybrid(base="j2k", base_share=self.base_share, **inr.config_items())
+
+    def config(self) -> dict:
+        return {"id": self.id, **self._config}
+
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        flat = block.reshape(-1)
+        if flat.size and (flat == flat[0]).all():
+            return b"", {"const": int(flat[0])}
+        if self.field.bpe is None:
+            raise MzcError("hybrid codec: no byte budget (give -q Nx)")
+        extent = field_extent(block.shape)
+        vol = block.reshape(extent if len(extent) == 3 else (1, *extent))
+        planes = [p for p in vol]
+        budget = self.field.bpe * block.size
+        lo, span = chunk_bounds(block)
+        base_budget = budget * self.base_share
+        try:
+            trial = search_knob(J2K(), planes, Target("ratio", 2.0), base_budget, span)
+        except MzcError:  # small planes: J2K's smallest stream exceeds the share; take it if the field still fits
+            trial = search_trial(planes, J2K.knob_bounds[0])
+            if trial.body_bytes > budget * MAX_BASE_SHARE:
+                raise MzcError(f"hybrid: the smallest JPEG 2000 base ({trial.body_bytes} bytes) leaves no room for "
+                               f"the field in this chunk's {budget:.0f} bytes; use --codec inr or a lower ratio")
+        j2k = J2K(knob=trial.knob)
+        coded = [j2k.encode(p) for p in planes]
+        base = np.stack([j2k.decode(b, p.shape, p.dtype, prm) for (b, prm), p in zip(coded, planes)])
+        residual = (vol.astype(np.float32) - base.astype(np.float32)).reshape(extent)
+        base_bytes = msgpack.packb([[b, prm] for b, prm in coded], use_bin_type=True)
+        rest = budget - len(base_bytes) - 32
+        r_lo, r_span = float(residual.min()), max(float(residual.max() - residual.min()), 1.0)
+        field = self.field.fit_values(residual, r_lo, r_span, rest, weights_of=block)
+        return msgpack.packb({"knob": float(trial.knob), "base": base_bytes, "field": field}, use_bin_type=True), {}
+
+    def decode(self, body, shape, dtype, params) -> np.ndarray:
+        return self.decode_at(body, shape, dtype, params, [np.arange(n, dtype=np.float32) for n in shape])
+
+    def decode_at(self, body, shape, dtype, params, positions):
+        dtype = np.dtype(dtype)
+        out_shape = tuple(len(p) for p in positions)
+        if "const" in params:
+            if len(body):
+                raise MzcError("corrupt chunk: constant chunk with a body")
+            return np.full(out_shape, in_range(params["const"], dtype), dtype)
+        try:
+            m = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
+            base_list = msgpack.unpackb(m["base"], raw=False, strict_map_key=True)
+            knob = float(m["knob"])
+            field_body = m["field"]
+        except Exception:
+            raise MzcError("corrupt chunk: hybrid payload is malformed") from None
+        extent = field_extent(shape)
+        depth = extent[0] if len(extent) == 3 else 1
+        if not isinstance(base_list, list) or len(base_list) != depth or not math.isfinite(knob):
+            raise MzcError("corrupt chunk: hybrid base does not match the chunk")
+        fpos = field_positions(shape, positions)
+        planes_needed = fpos[0].astype(np.intp) if len(extent) == 3 else np.zeros(1, np.intp)
+        j2k = J2K(knob=knob)
+        plane_shape = extent[-2:]
+        base = []
+        for k in planes_needed:
+            entry = base_list[int(k)]
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict)):
+                raise MzcError("corrupt chunk: hybrid base entry is malformed")
+            plane = j2k.decode(entry[0], plane_shape, dtype, entry[1]).astype(np.float32)
+            base.append(resample(plane, fpos[-2:]))
+        base_v = np.stack(base).reshape(tuple(len(p) for p in fpos))
+        f = unpack(field_body, extent)
+        r = evaluate(f, fpos).astype(np.float64) * f.scale + f.offset
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(base_v.astype(np.float64) + r), info.min, info.max).astype(dtype)
+        return values.reshape(out_shape)

@@ -1,0 +1,117 @@
+"""INR codec: each chunk is a neural field fitted to its pixels; the chunk's bytes are the quantized weights.
+
+A chunk is a 2-D plane, or a native 3-D volume when it spans several planes (its leading axes fold into depth).
+The size is set by a byte budget per element (`bpe`, from `-q Nx`), which the fit meets exactly by choosing its
+quantization step; `net` picks the fast multi-resolution grid or the INIF-faithful SIREN. Any region decodes from
+only the parameters around it, at any scale (resample.py's convention). Fitting needs PyTorch; decoding numpy.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import MzcError
+from ..neural_field import NETS, evaluate, to_values, unpack
+from .base import Codec, in_range, register
+
+MIN_BODY_BYTES = 160  # below this even the smallest network does not fit: a ratio too high for the chunk
+
+
+def field_extent(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) for a plane, (D, H, W) when the chunk spans several planes (leading axes folded into D)."""
+    if len(shape) == 1:
+        return (1, int(shape[0]))
+    depth = math.prod(shape[:-2])
+    return (int(shape[-2]), int(shape[-1])) if depth == 1 else (int(depth), int(shape[-2]), int(shape[-1]))
+
+
+def field_positions(shape: tuple[int, ...], positions: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-axis chunk coordinates -> the field's axes (leading integer coordinates folded into a depth index)."""
+    if len(shape) == 1:
+        return [np.zeros(1, np.float32), positions[0]]
+    extent = field_extent(shape)
+    if len(extent) == 2:
+        return list(positions[-2:])
+    lead = [p.astype(np.int64) for p in positions[:-2]]
+    mesh = np.meshgrid(*lead, indexing="ij")
+    depth = np.ravel_multi_index([m.reshape(-1) for m in mesh], shape[:-2]).astype(np.float32)
+    return [depth, positions[-2], positions[-1]]
+
+
+def chunk_bounds(block: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(block.min()), float(block.max())
+    return lo, max(hi - lo, 1.0)
+
+
+@register
+class Inr(Codec):
+    id = "inr"
+    region_decode = True
+
+    def __init__(self, net: str = "grid", bpe: float | None = None, steps: int | None = None,
+                 seconds_per_element: float | None = None, guide: str | None = None, seed: int = 0):
+        if net not in NETS:
+            raise MzcError(f"corrupt header: unknown inr network {net!r}")
+        for value, what in ((bpe, "bpe"), (seconds_per_element, "seconds_per_element")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise MzcError(f"corrupt header: inr {what} must be a positive number")
+        config = {"net": net, "bpe": bpe, "steps": steps, "seconds_per_element": seconds_per_element,
+                  "guide": guide, "seed": seed}
+        super().__init__(**{k: v for k, v in config.items() if v is not None})
+        self.net, self.bpe, self.steps = net, bpe, steps
+        self.seconds_per_element, self.guide, self.seed = seconds_per_element, guide, seed
+
+    budgeted = True
+
+    def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Inr":
+        config = dict(self._config, bpe=float(bpe))
+        if seconds_per_element:
+            config["seconds_per_element"] = float(seconds_per_element)
+        return type(self)(**config)
+
+    def config(self) -> dict:
+        return {"id": self.id, **self._config}
+
+    def config_items(self) -> dict:
+        return dict(self._config)
+
+    # -------------------------------------------------------------- coding
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        flat = block.reshape(-1)
+        if flat.size and (flat == flat[0]).all():
+            return b"", {"const": int(flat[0])}
+        return self.fit_values(block.reshape(field_extent(block.shape)).astype(np.float32),
+                               *chunk_bounds(block), self.bpe * block.size, weights_of=block), {}
+
+    def fit_values(self, values: np.ndarray, lo: float, span: float, budget: float, weights_of=None) -> bytes:
+        """Fit a field to float values (already shaped as its extent) within `budget` bytes."""
+        from .. import guidance
+        from ..field_fit import FitOptions, fit
+        if self.bpe is None:
+            raise MzcError("inr codec: no byte budget (give -q Nx)")
+        if budget < MIN_BODY_BYTES:
+            raise MzcError(f"the ratio is too high for a chunk of {values.size} pixels: its share is "
+                           f"{budget:.0f} bytes, a field needs at least {MIN_BODY_BYTES} (use larger chunks or a "
+                           f"lower ratio)")
+        u = (values - np.float32(lo)) / np.float32(span)
+        w = None
+        if self.guide is not None and weights_of is not None:
+            w = guidance.weights(weights_of.reshape(values.shape), self.guide)
+        seconds = self.seconds_per_element * values.size if self.seconds_per_element else None
+        return fit(u, FitOptions(budget, self.net, self.steps, seconds, w, self.seed), lo, span)
+
+    def decode(self, body, shape, dtype, params) -> np.ndarray:
+        return self.decode_at(body, shape, dtype, params, [np.arange(n, dtype=np.float32) for n in shape])
+
+    def decode_at(self, body, shape, dtype, params, positions: list[np.ndarray]) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        out_shape = tuple(len(p) for p in positions)
+        if "const" in params:
+            if len(body):
+                raise MzcError("corrupt chunk: constant chunk with a body")
+            return np.full(out_shape, in_range(params["const"], dtype), dtype)
+        f = unpack(body, field_extent(shape))
+        u = evaluate(f, field_positions(shape, positions))
+        return to_values(u, f, dtype).reshape(out_shape)
