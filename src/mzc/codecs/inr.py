@@ -48,6 +48,7 @@ def chunk_bounds(block: np.ndarray) -> tuple[float, float]:
 class Inr(Codec):
     id = "inr"
     region_decode = True
+    budgeted = True
 
     def __init__(self, net: str = "grid", bpe: float | None = None, steps: int | None = None,
                  seconds_per_element: float | None = None, guide: str | None = None, seed: int = 0):
@@ -62,8 +63,6 @@ class Inr(Codec):
         super().__init__(**{k: v for k, v in config.items() if v is not None})
         self.net, self.bpe, self.steps = net, bpe, steps
         self.seconds_per_element, self.guide, self.seed = seconds_per_element, guide, seed
-
-    budgeted = True
 
     def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Inr":
         config = dict(self._config, bpe=float(bpe))
