@@ -146,7 +146,7 @@ def test_decoding_needs_no_torch(tmp_path, real_crop):
 
 
 def test_guidance_spends_fidelity_on_objects(tmp_path):
-    from mzc.guidance import foreground
+    from mzc.segmentation import foreground
     rng = np.random.default_rng(3)
     img = np.full((256, 256), 300.0)
     yy, xx = np.mgrid[:256, :256]

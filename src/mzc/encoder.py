@@ -32,7 +32,6 @@ LOSSY_IDS = ("j2k", "htj2k", "jxl", "avif", "sperr")
 DEFAULT_LOSSY_TARGET = "50dB"
 INDEX_ENTRY_BYTES = 24
 CHUNK_META_BYTES = 16  # u32 length + msgpack {"i": n, "p": {...}} for typical chunks
-REPORT_BYTES = 600
 
 
 @dataclass
@@ -205,7 +204,7 @@ class Encoding:
         rep = self.report(codec, Fidelity(self.stats.range, self.vol.dtype.str), 99999.999, 1 << 40, True)
         rep.update({"psnr_db": 1.0 / 3, "psnr_dtype_db": 1.0 / 3, "ssim": 1.0 / 3, "pearson_r": 1.0 / 3,
                     "max_abs_error": 1 << 40, "ratio": 1.0 / 3, "bpp": 1.0 / 3})
-        return max(len(pack_msg(rep)) + 16, 0) if rep else REPORT_BYTES
+        return len(pack_msg(rep)) + 16
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""

@@ -10,21 +10,12 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import MzcError
+from .segmentation import foreground
 
 GUIDES = ("segmentation",)
 FOREGROUND_WEIGHT = 4.0
 BOUNDARY_WEIGHT = 8.0
-SMOOTH_SIGMA = 2.0
 BAND_PX = 2
-
-
-def foreground(plane: np.ndarray) -> np.ndarray:
-    """Otsu foreground of a smoothed plane (all False when the plane is flat)."""
-    from skimage.filters import threshold_otsu
-    smooth = ndimage.gaussian_filter(plane.astype(np.float32), SMOOTH_SIGMA)
-    if float(smooth.max()) <= float(smooth.min()):
-        return np.zeros(plane.shape, bool)
-    return smooth > threshold_otsu(smooth)
 
 
 def weights(volume: np.ndarray, guide: str | None) -> np.ndarray | None:

@@ -12,16 +12,21 @@ MIN_DISTANCE = 7
 MIN_SIZE = 20
 
 
+def foreground(plane: np.ndarray) -> np.ndarray:
+    """Otsu foreground of a Gaussian-smoothed plane (all False when the plane is flat)."""
+    from skimage.filters import threshold_otsu
+    smooth = ndimage.gaussian_filter(plane.astype(np.float32), SMOOTH_SIGMA)
+    if float(smooth.max()) <= float(smooth.min()):
+        return np.zeros(plane.shape, bool)
+    return smooth > threshold_otsu(smooth)
+
+
 def segment(plane: np.ndarray) -> np.ndarray:
     """Label image of objects in a 2-D plane (0 = background)."""
     from skimage.feature import peak_local_max
-    from skimage.filters import threshold_otsu
     from skimage.morphology import remove_small_objects
     from skimage.segmentation import watershed
-    smooth = ndimage.gaussian_filter(plane.astype(np.float32), SMOOTH_SIGMA)
-    if float(smooth.max()) <= float(smooth.min()):
-        return np.zeros(plane.shape, np.int32)
-    mask = remove_small_objects(smooth > threshold_otsu(smooth), max_size=MIN_SIZE)
+    mask = remove_small_objects(foreground(plane), max_size=MIN_SIZE)
     distance = ndimage.distance_transform_edt(mask)
     peaks = peak_local_max(distance, min_distance=MIN_DISTANCE, labels=ndimage.label(mask)[0], exclude_border=False)
     markers = np.zeros(plane.shape, np.int32)

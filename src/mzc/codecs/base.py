@@ -73,6 +73,21 @@ class Codec:
         return resample(self.decode(body, shape, dtype, params), positions)
 
 
+def constant_chunk(block: np.ndarray) -> tuple[bytes, dict] | None:
+    """The lossy codecs' shared escape for a chunk of one value: an empty body and `p.const` (spec section 6)."""
+    flat = block.reshape(-1)
+    return (b"", {"const": int(flat[0])}) if flat.size and (flat == flat[0]).all() else None
+
+
+def constant_value(body, params: dict, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """Decode the `p.const` escape into `shape` (None when the chunk is not constant)."""
+    if "const" not in params:
+        return None
+    if len(body):
+        raise MzcError("corrupt chunk: constant chunk with a body")
+    return np.full(shape, in_range(params["const"], dtype), dtype)
+
+
 def from_config(config: dict) -> Codec:
     """Build the codec a header names; an unknown id is an error naming it."""
     if not isinstance(config, dict) or not isinstance(config.get("id"), str):

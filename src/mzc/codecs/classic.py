@@ -18,16 +18,16 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, in_range, from_raw, register
+from .base import Codec, as_planes, checked, constant_chunk, constant_value, from_raw, register
 
 
 class ClassicCodec(Codec):
     """Template: special chunks (constant, degenerate) handled once; subclasses code one 2-D uint image."""
 
     def encode(self, block):
-        flat = block.reshape(-1)
-        if flat.size and (flat == flat[0]).all():
-            return b"", {"const": int(flat[0])}
+        const = constant_chunk(block)
+        if const is not None:
+            return const
         planes = as_planes(block)
         if min(planes.shape) < 2:
             return block.astype(block.dtype.newbyteorder("<")).tobytes(), {"raw": 1}
@@ -35,10 +35,9 @@ class ClassicCodec(Codec):
 
     def decode(self, body, shape, dtype, params):
         dtype = np.dtype(dtype)
-        if "const" in params:
-            if len(body):
-                raise MzcError("corrupt chunk: constant chunk with a body")
-            return np.full(shape, in_range(params["const"], dtype), dtype)
+        const = constant_value(body, params, shape, dtype)
+        if const is not None:
+            return const
         if params.get("raw"):
             return from_raw(body, shape, dtype, self.id)
         try:

@@ -14,18 +14,13 @@ import numpy as np
 from ..errors import MzcError
 from ..neural_field import evaluate, unpack
 from ..resample import resample
-from ..targets import Target, search_knob
-from .base import Codec, in_range, register
+from ..targets import Target, search_knob, trial as j2k_trial
+from .base import Codec, constant_chunk, constant_value, register
 from .classic import J2K
-from .inr import Inr, chunk_bounds, field_extent, field_positions
+from .inr import Inr, chunk_bounds, every_pixel, field_extent, field_positions
 
 DEFAULT_BASE_SHARE = 0.5
 MAX_BASE_SHARE = 0.8
-
-
-def search_trial(planes, knob):
-    from ..targets import trial
-    return trial(J2K(), planes, knob)
 
 
 @register
@@ -51,9 +46,9 @@ class Hybrid(Codec):
         return {"id": self.id, **self._config}
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
-        flat = block.reshape(-1)
-        if flat.size and (flat == flat[0]).all():
-            return b"", {"const": int(flat[0])}
+        const = constant_chunk(block)
+        if const is not None:
+            return const
         if self.field.bpe is None:
             raise MzcError("hybrid codec: no byte budget (give -q Nx)")
         extent = field_extent(block.shape)
@@ -65,7 +60,7 @@ class Hybrid(Codec):
         try:
             trial = search_knob(J2K(), planes, Target("ratio", 2.0), base_budget, span)
         except MzcError:  # small planes: J2K's smallest stream exceeds the share; take it if the field still fits
-            trial = search_trial(planes, J2K.knob_bounds[0])
+            trial = j2k_trial(J2K(), planes, J2K.knob_bounds[0])
             if trial.body_bytes > budget * MAX_BASE_SHARE:
                 raise MzcError(f"hybrid: the smallest JPEG 2000 base ({trial.body_bytes} bytes) leaves no room for "
                                f"the field in this chunk's {budget:.0f} bytes; use --codec inr or a lower ratio")
@@ -80,15 +75,14 @@ class Hybrid(Codec):
         return msgpack.packb({"knob": float(trial.knob), "base": base_bytes, "field": field}, use_bin_type=True), {}
 
     def decode(self, body, shape, dtype, params) -> np.ndarray:
-        return self.decode_at(body, shape, dtype, params, [np.arange(n, dtype=np.float32) for n in shape])
+        return self.decode_at(body, shape, dtype, params, every_pixel(shape))
 
     def decode_at(self, body, shape, dtype, params, positions):
         dtype = np.dtype(dtype)
         out_shape = tuple(len(p) for p in positions)
-        if "const" in params:
-            if len(body):
-                raise MzcError("corrupt chunk: constant chunk with a body")
-            return np.full(out_shape, in_range(params["const"], dtype), dtype)
+        const = constant_value(body, params, out_shape, dtype)
+        if const is not None:
+            return const
         try:
             m = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
             base_list = msgpack.unpackb(m["base"], raw=False, strict_map_key=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import MzcError
 from ..neural_field import NETS, evaluate, to_values, unpack
-from .base import Codec, in_range, register
+from .base import Codec, constant_chunk, constant_value, register
 
 MIN_BODY_BYTES = 160  # below this even the smallest network does not fit: a ratio too high for the chunk
 
@@ -37,6 +37,11 @@ def field_positions(shape: tuple[int, ...], positions: list[np.ndarray]) -> list
     mesh = np.meshgrid(*lead, indexing="ij")
     depth = np.ravel_multi_index([m.reshape(-1) for m in mesh], shape[:-2]).astype(np.float32)
     return [depth, positions[-2], positions[-1]]
+
+
+def every_pixel(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Sample coordinates of every pixel of a chunk: a full decode is a region decode of the whole chunk."""
+    return [np.arange(n, dtype=np.float32) for n in shape]
 
 
 def chunk_bounds(block: np.ndarray) -> tuple[float, float]:
@@ -78,9 +83,9 @@ class Inr(Codec):
 
     # -------------------------------------------------------------- coding
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
-        flat = block.reshape(-1)
-        if flat.size and (flat == flat[0]).all():
-            return b"", {"const": int(flat[0])}
+        const = constant_chunk(block)
+        if const is not None:
+            return const
         return self.fit_values(block.reshape(field_extent(block.shape)).astype(np.float32),
                                *chunk_bounds(block), self.bpe * block.size, weights_of=block), {}
 
@@ -102,15 +107,14 @@ class Inr(Codec):
         return fit(u, FitOptions(budget, self.net, self.steps, seconds, w, self.seed), lo, span)
 
     def decode(self, body, shape, dtype, params) -> np.ndarray:
-        return self.decode_at(body, shape, dtype, params, [np.arange(n, dtype=np.float32) for n in shape])
+        return self.decode_at(body, shape, dtype, params, every_pixel(shape))
 
     def decode_at(self, body, shape, dtype, params, positions: list[np.ndarray]) -> np.ndarray:
         dtype = np.dtype(dtype)
         out_shape = tuple(len(p) for p in positions)
-        if "const" in params:
-            if len(body):
-                raise MzcError("corrupt chunk: constant chunk with a body")
-            return np.full(out_shape, in_range(params["const"], dtype), dtype)
+        const = constant_value(body, params, out_shape, dtype)
+        if const is not None:
+            return const
         f = unpack(body, field_extent(shape))
         u = evaluate(f, field_positions(shape, positions))
         return to_values(u, f, dtype).reshape(out_shape)
