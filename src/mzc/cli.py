@@ -158,9 +158,18 @@ def cli():
 @click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--codec", default="auto", show_default=True,
-              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless|learned[:FAMILY|:MODEL]|inr[:siren]|hybrid")
+              help="auto|lossless|j2k|htj2k|jxl|avif|sperr|nearlossless|noise|learned[:FAMILY|:MODEL]|inr[:siren]|hybrid")
 @click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
-@click.option("--max-error", type=float, help="Guarantee |decoded - original| <= E on every pixel.")
+@click.option("--max-error", type=float,
+              help="Guarantee |decoded - original| <= E on every pixel (alone: near-lossless; with --codec: that "
+                   "codec plus a coded residual).")
+@click.option("--noise", type=float, metavar="K",
+              help="Within noise: guarantee |decoded - original| <= K sigma(original) on every pixel, sigma from a "
+                   "Poisson-Gaussian model fitted per channel (alone: the noise codec; with --codec: its base).")
+@click.option("--noise-model", "noise_model", metavar="A,B",
+              help="With --noise: a calibrated model Var = A*x + B (file units) instead of the fitted one.")
+@click.option("--effort", type=click.Choice(["fast", "max"]), default="fast", show_default=True,
+              help="--noise/--max-error residuals: max also tries JPEG XL (10-17%% smaller, ~15x slower).")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
 @click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
 @click.option("--no-check", "no_check", is_flag=True,
@@ -172,8 +181,8 @@ def cli():
               help="inr/hybrid: wall-clock seconds for fitting the whole file (default: a fixed number of steps).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
-def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, lossless, chunk, no_check,
-           guide, time_budget, as_json, quiet):
+def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, noise, noise_model, effort,
+           lossless, chunk, no_check, guide, time_budget, as_json, quiet):
     """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
     outcome = Outcome()
     chunks = parse_chunks(chunk)
@@ -191,7 +200,8 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
             source = files.stdin_source() if inp == "-" else inp
             with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
                 rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
-                                   lossless=lossless, chunks=chunks, workers=workers or default_workers(),
+                                   noise=noise, noise_model=noise_model, effort=effort, lossless=lossless,
+                                   chunks=chunks, workers=workers or default_workers(),
                                    check=not no_check, guide=guide, time_budget=time_budget, progress=cb)
             if remove and inp != "-" and isinstance(target, str):
                 result = files.verify(target)

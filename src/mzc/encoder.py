@@ -5,6 +5,7 @@ chunks are in flight at once, so memory does not grow with the stack.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -15,16 +16,20 @@ import numpy as np
 
 from . import __version__
 from .codecs import from_config
+from .bounds import Bound
 from .codecs.base import Codec
+from .codecs.bounded import Bounded
 from .codecs.lossless import Lossless
 from .codecs.nearlossless import NearLossless
+from .codecs.noise import EFFORTS, Noise
 from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
 from .metrics import Fidelity, identical
 from .parallel import pmap, useful_workers
 from .targets import RATIO_TOLERANCE, Target, choose_point, parse_quality, sample_indices, search_knob
+from .noise import fit as fit_noise, parse_model
 from .stats import scan
-from .tiling import Grid, default_chunks
+from .tiling import Grid, default_chunks, spatial_axes
 from .volume import Volume
 
 AUTO_CANDIDATES = ("j2k", "avif", "sperr")
@@ -39,6 +44,9 @@ class EncodeOptions:
     codec: str = "auto"
     quality: str | None = None
     max_error: float | None = None
+    noise: float | None = None  # --noise K: every pixel within K sigma of the original
+    noise_model: str | None = None  # --noise-model a,b: a calibrated model instead of the fitted one
+    effort: str = "fast"  # bounded/noise: "max" also tries JPEG XL effort 7 for the index images
     lossless: bool = False
     chunks: tuple[int, ...] | None = None
     workers: int = 1
@@ -63,6 +71,14 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, los
             fid.add_exact(block.size)
         return body, params, fid
     back = codec.decode(body, block.shape, block.dtype, params)
+    bound = getattr(codec, "bound", None)
+    if bound is not None:  # a guarantee is checked on every pixel, whatever the codec claims
+        channel = params.get("c", 0)
+        err = np.abs(back.astype(np.float64) - block.astype(np.float64))
+        if np.any(err > bound.allowed(block, channel)):
+            raise MzcError(f"internal error: {codec.id} chunk exceeded its bound ({bound.describe()})")
+        if bound.models:
+            fid.max_sigma = max(fid.max_sigma, bound.sigma_units(block, back, channel))
     if lossless:
         if not identical(block, back):
             raise MzcError("internal error: lossless chunk did not round-trip")
@@ -72,9 +88,22 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, los
     return body, params, fid
 
 
-def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None]:
-    """Map the CLI's knobs onto one codec instance (not yet fitted to the data) and an optional target."""
+def choose_codec(vol: Volume, opts: EncodeOptions, bound: Bound | None = None) -> tuple[Codec, Target | None]:
+    """Map the CLI's knobs onto one codec instance (not yet fitted to the data) and an optional target.
+
+    With a bound (--max-error with a named lossy codec, --noise): the codec returned is the base that Encoding.fit
+    wraps in `bounded`; its target is the -q given, or None (the base quality that makes the smallest file)."""
     cid = opts.codec or "auto"
+    if opts.noise is not None:
+        if cid in ("auto", "noise"):
+            if opts.quality:
+                raise MzcError("--noise K fixes the quality: -q applies only to a lossy base (e.g. --codec j2k)")
+            return Noise(bound=bound.config(), effort=opts.effort), None
+        return bounded_base(vol, cid, opts)
+    if cid == "noise":
+        raise MzcError("--codec noise needs --noise K")
+    if opts.max_error is not None and cid not in ("auto", "nearlossless", "lossless") and not opts.lossless:
+        return bounded_base(vol, cid, opts)
     if (opts.guide is not None or opts.time_budget is not None) and cid not in NEURAL_FIELD_IDS:
         raise MzcError("--guide and --time-budget apply to --codec inr, inr:siren and hybrid")
     if opts.lossless or cid == "lossless":
@@ -84,8 +113,6 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
     if opts.max_error is not None:
         if opts.quality:
             raise MzcError("-q and --max-error are alternatives: give one")
-        if cid not in ("auto", "nearlossless"):
-            raise MzcError(f"--max-error with --codec {cid} is not available yet: use --codec auto")
         if vol.dtype.kind not in "u":
             raise MzcError(f"--max-error needs unsigned integer data, not {vol.dtype.name}")
         if not opts.max_error >= 0 or not math.isfinite(opts.max_error):
@@ -108,9 +135,47 @@ def choose_codec(vol: Volume, opts: EncodeOptions) -> tuple[Codec, Target | None
     return from_config({"id": cid}) if cid != "auto" else None, target
 
 
+def bounded_base(vol: Volume, cid: str, opts: EncodeOptions) -> tuple[Codec, Target | None]:
+    """The lossy base of a bounded file: the codec named, at the -q given (or chosen by Encoding.fit)."""
+    from .codecs.bounded import UNSTABLE_BASES
+    if cid in UNSTABLE_BASES:
+        raise MzcError(f"--codec {cid} cannot carry an error bound: its decoder is not bit-identical across "
+                       f"machines (use inr or hybrid)")
+    if cid in ("lossless", "nearlossless") or opts.lossless:
+        raise MzcError("an error bound needs a lossy codec (or --codec auto)")
+    base, target = choose_codec(vol, dataclasses.replace(opts, max_error=None, noise=None, noise_model=None))
+    if base is None:
+        raise MzcError("--codec auto with a bound: name the lossy base (e.g. --codec j2k) or drop -q")
+    return base, target if opts.quality or base.budgeted else None
+
+
 NEURAL_FIELD_IDS = ("inr", "inr:grid", "inr:siren", "hybrid")
 DEFAULT_FIELD_TARGET = "64x"
 FIELD_RATIO_TOLERANCE = 0.05
+BASE_SEARCH_STEPS = 7  # golden-section steps over a base codec's knob: the bracket shrinks to 3% of its width
+
+
+def without_bytes(value):
+    """A codec configuration for people: tables and other binary entries left out (the header keeps them)."""
+    if isinstance(value, dict):
+        return {k: without_bytes(v) for k, v in value.items() if not isinstance(v, bytes)
+                and not (isinstance(v, list) and v and isinstance(v[0], bytes))}
+    return value
+
+
+def channel_planes(vol: Volume, channel: int, limit: int = 16):
+    """Up to `limit` 2-D planes of one channel, spread evenly over the other axes (for the noise fit)."""
+    y, x = spatial_axes(vol.axes, len(vol.shape))
+    others = [k for k in range(len(vol.shape)) if k not in (y, x) and vol.axes[k] != "C"]
+    count = math.prod(vol.shape[k] for k in others)
+    for flat in np.unique(np.linspace(0, count - 1, min(limit, count)).round().astype(int)):
+        where = np.unravel_index(flat, [vol.shape[k] for k in others]) if others else ()
+        slices = [slice(None)] * len(vol.shape)
+        for k, i in zip(others, where):
+            slices[k] = slice(int(i), int(i) + 1)
+        if "C" in vol.axes:
+            slices[vol.axes.index("C")] = slice(channel, channel + 1)
+        yield vol.block(tuple(slices)).reshape(vol.shape[y], vol.shape[x])
 
 
 def field_codec(vol: Volume, cid: str, opts: EncodeOptions) -> tuple[Codec, Target]:
@@ -175,14 +240,50 @@ class Encoding:
         self.grid = Grid(vol.shape, tuple(min(c, n) for c, n in zip(chunks, vol.shape)))
         if max(int(np.prod(self.grid.chunk_shape(0))), 1) > (1 << 31):
             raise MzcError("chunk too large: at most 2^31 elements per chunk")
-        self.codec, self.target = choose_codec(vol, opts)
+        self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
+        self.bound = self.make_bound()
+        self.codec, self.target = choose_codec(vol, opts, self.bound)
         # rate points (learned models): the one chosen, and the lowest allowed (raised when the real file misses
         # a PSNR the sample met)
         self.knob_floor, self.chosen_knob = 0, None
         self.goal = self.target  # what the knob search aims at; raised on a retry, the user's target is not
         # worker processes cost a start-up and a copy of every chunk: worth it only for more than a few MB
         self.workers = useful_workers(opts.workers, vol.nbytes, self.grid.n_chunks)
-        self.stats = scan(vol.block(self.grid.slices(i)) for i in range(self.grid.n_chunks))
+
+    def make_bound(self) -> Bound | None:
+        """The guarantee asked for, with its bin tables: --noise K (per-channel noise models) or --max-error E with
+        a named lossy codec (a plain --max-error keeps the nearlossless codec)."""
+        opts, vol = self.opts, self.vol
+        if opts.noise_model is not None and opts.noise is None:
+            raise MzcError("--noise-model a,b goes with --noise K")
+        if opts.effort not in EFFORTS:
+            raise MzcError(f"unknown --effort {opts.effort!r}: choose from {', '.join(EFFORTS)}")
+        if opts.noise is None and (opts.max_error is None or (opts.codec or "auto") in ("auto", "nearlossless")):
+            return None
+        if opts.noise is not None and opts.max_error is not None:
+            raise MzcError("--noise and --max-error are alternatives: give one")
+        if opts.lossless:
+            raise MzcError("--lossless cannot be combined with --noise or --max-error")
+        what = "--noise" if opts.noise is not None else "--max-error"
+        if vol.dtype.str not in ("|u1", "<u2"):
+            raise MzcError(f"{what} takes uint8/uint16 data, not {vol.dtype.name}")
+        if vol.axes.endswith("S"):
+            raise MzcError(f"{what} codes grey planes; this file has interleaved samples (RGB)")
+        lo, hi = int(self.stats.min), int(self.stats.max)
+        if opts.max_error is not None:
+            if not opts.max_error >= 0 or not math.isfinite(opts.max_error):
+                raise MzcError(f"--max-error must be a finite number >= 0, got {opts.max_error:g}")
+            return Bound.absolute(int(min(opts.max_error, np.iinfo(vol.dtype).max)), lo, hi)
+        if not (math.isfinite(opts.noise) and opts.noise >= 0):
+            raise MzcError(f"--noise K must be a finite number >= 0, got {opts.noise:g}")
+        if "C" in vol.axes and self.grid.chunks[vol.axes.index("C")] != 1:
+            raise MzcError("--noise fits one model per channel: chunks must hold one channel (1 on C in --chunk)")
+        if opts.noise_model is not None:
+            models = [parse_model(opts.noise_model)]
+        else:
+            models = [fit_noise(channel_planes(vol, c), (0, int(np.iinfo(vol.dtype).max)))
+                      for c in range(vol.shape[vol.axes.index("C")] if "C" in vol.axes else 1)]
+        return Bound.noise(opts.noise, models, lo, hi)
 
     def header(self, codec: Codec) -> dict:
         return {
@@ -190,7 +291,17 @@ class Encoding:
             "chunks": list(self.grid.chunks), "n_chunks": self.grid.n_chunks, "codec": codec.config(),
             "tiff": self.vol.metadata, "data_range": [self.stats.min, self.stats.max],
             "software": f"mzc {__version__}",
+            **self.bound_facts(),
         }
+
+    def bound_facts(self) -> dict:
+        """What a bounded file promises, for the header and the report: the bound, the noise model per channel."""
+        if self.bound is None:
+            return {}
+        facts = {"bound": self.bound.describe()}
+        if self.bound.models:
+            facts["noise"] = {"k": self.bound.k, "models": [m.as_dict() for m in self.bound.models]}
+        return facts
 
     def overhead_bytes(self, codec: Codec) -> int:
         fixed = 12 + RECORD_OVERHEAD + len(pack_msg(self.header(codec))) + 32 + RECORD_OVERHEAD + 8
@@ -208,6 +319,51 @@ class Encoding:
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
+        if self.wraps_base:
+            base = self.fit_codec(scale) if self.target is not None else self.smallest_base()
+            return Bounded(base=base.config(), bound=self.bound.config(), effort=self.opts.effort).bind()
+        return self.fit_codec(scale)
+
+    @property
+    def wraps_base(self) -> bool:
+        """A lossy base inside `bounded`: its -q is the base's, the file's size is what the bound costs."""
+        return self.bound is not None and not isinstance(self.codec, Noise)
+
+    def smallest_base(self) -> Codec:
+        """The base quality that makes the smallest bounded file, measured on sample chunks: every rate point of a
+        learned family, or a golden-section search over a classic codec's knob (total size is unimodal in it)."""
+        idx = sample_indices(self.grid.n_chunks, int(np.prod(self.grid.chunks)), int(np.prod(self.vol.shape)),
+                             max_chunks=4, max_elems=2 << 20)
+        blocks = [(self.grid.slices(i), self.vol.block(self.grid.slices(i))) for i in idx]
+        base = self.codec.prepare(self.stats)
+        sizes: dict[float, int] = {}
+
+        def size(knob: float) -> int:
+            if knob not in sizes:
+                wrapped = Bounded(base=base.with_knob(knob).config(), bound=self.bound.config(), effort="fast")
+                sizes[knob] = sum(len(wrapped.for_chunk(self.vol.axes, sl).encode(b)[0]) for sl, b in blocks)
+            return sizes[knob]
+
+        points = base.knob_values()
+        if points:
+            return base.with_knob(min(points, key=size))
+        if not base.knob_bounds:
+            return base.bind()
+        lo, hi = base.knob_bounds
+        warp = (math.log, math.exp) if base.knob_log else (float, float)
+        a, b = warp[0](lo), warp[0](hi)
+        golden = (math.sqrt(5) - 1) / 2
+        c, d = b - golden * (b - a), a + golden * (b - a)
+        for _ in range(BASE_SEARCH_STEPS):
+            if size(warp[1](c)) <= size(warp[1](d)):
+                b, d = d, c
+                c = b - golden * (b - a)
+            else:
+                a, c = c, d
+                d = a + golden * (b - a)
+        return base.with_knob(min(sizes, key=sizes.get))
+
+    def fit_codec(self, scale: float) -> Codec:
         points = self.codec.knob_values() if self.codec is not None else []
         fixed = self.codec is not None and not (self.codec.knob_bounds or points)  # e.g. one named learned model
         if self.codec is not None and self.codec.budgeted:
@@ -262,10 +418,16 @@ class Encoding:
 
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
         writer = Writer(fh, self.header(codec))
-        config_packed = pack_msg(codec.config())
+        packed: dict[bytes, bytes] = {}
+
+        def chunk_config(i: int) -> bytes:  # a noise-bounded chunk's codec names its channel's table
+            cfg = pack_msg(codec.for_chunk(self.vol.axes, self.grid.slices(i)).config())
+            return packed.setdefault(cfg, cfg)
+
         fid = Fidelity(self.stats.range, self.vol.dtype.str)
-        check = self.opts.check or isinstance(codec, NearLossless)  # a guaranteed bound is always checked
-        items = ((config_packed, self.vol.block(self.grid.slices(i)), self.stats.range, codec.lossless, check)
+        # a guaranteed bound is always checked
+        check = self.opts.check or isinstance(codec, (NearLossless, Noise, Bounded))
+        items = ((chunk_config(i), self.vol.block(self.grid.slices(i)), self.stats.range, codec.lossless, check)
                  for i in range(self.grid.n_chunks))
         for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.workers)):
             writer.write_chunk(i, params, body)
@@ -288,7 +450,7 @@ class Encoding:
     def report(self, codec: Codec, fid: Fidelity, seconds: float, size_so_far: int, checked: bool) -> dict:
         rep = {
             "input": self.source_name, "codec": codec.id,
-            "codec_config": {k: v for k, v in codec.config().items() if not isinstance(v, bytes)},
+            "codec_config": without_bytes(codec.config()),
             "shape": list(self.vol.shape), "dtype": self.vol.dtype.name, "axes": self.vol.axes,
             "bytes_in": self.vol.nbytes, "bytes_out": size_so_far,
             "ratio": round(self.vol.nbytes / size_so_far, 4),
@@ -299,6 +461,9 @@ class Encoding:
             rep.update({k: v for k, v in fid.report().items() if k != "mse"})
         else:  # --no-check on a lossy codec: nothing was decoded, so nothing is claimed
             rep.update(dict.fromkeys(("psnr_db", "psnr_dtype_db", "ssim", "max_abs_error", "pearson_r")))
+        rep.update(self.bound_facts())
+        if self.bound is not None and self.bound.models and (checked or codec.lossless):
+            rep["max_error_sigma"] = round(fid.max_sigma, 4)  # largest |error| / sigma(original) over all pixels
         rep["target"] = str(self.target) if self.target else None
         rep["checked"] = checked  # False: a lossless encode trusted its codec instead of decoding every chunk back
         rep["encode_seconds"] = round(seconds, 3)
@@ -310,12 +475,16 @@ class Encoding:
         return self.chosen_knob is not None
 
     def ratio_ok(self, report: dict) -> bool:
+        if self.wraps_base:
+            return True  # -q was the base's target; the bound decides what the residual costs
         if self.target is None or self.target.kind != "ratio" or self.discrete:
             return True  # a discrete codec meets a ratio with its nearest rate point, not within a tolerance
         tolerance = FIELD_RATIO_TOLERANCE if self.codec is not None and self.codec.budgeted else RATIO_TOLERANCE
         return abs(report["ratio"] / self.target.value - 1) <= tolerance
 
     def psnr_ok(self, report: dict) -> bool:
+        if self.wraps_base:
+            return True
         if self.target is None or self.target.kind != "psnr" or report["psnr_db"] is None:
             return True
         value = report["psnr_db"]

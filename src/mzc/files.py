@@ -9,7 +9,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .encoder import EncodeOptions, Encoding
+from .encoder import EncodeOptions, Encoding, without_bytes
 from .errors import MzcError
 from .reader import MzcFile
 from .volume import open_tiff, write_tiff
@@ -135,7 +135,8 @@ def info(path: str) -> dict:
         h = mz.header
         return {"input": path, "format": ".".join(map(str, h["format"])), "shape": list(mz.shape),
                 "dtype": mz.dtype.name, "axes": mz.axes, "chunks": list(mz.grid.chunks), "n_chunks": mz.grid.n_chunks,
-                "codec": h["codec"], "software": h.get("software"), "file_bytes": mz.container.size,
+                "codec": without_bytes(h["codec"]), **{k: h[k] for k in ("bound", "noise") if k in h},
+                "software": h.get("software"), "file_bytes": mz.container.size,
                 "tiff_kind": mz.metadata.get("kind"), "report": mz.report}
 
 

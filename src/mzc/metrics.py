@@ -84,6 +84,7 @@ class Fidelity:
     sxy: float = 0.0
     ssim_total: float = 0.0
     ssim_count: int = 0
+    max_sigma: float = 0.0  # noise-bounded files: largest |error| / sigma(original)
 
     def add(self, original: np.ndarray, decoded: np.ndarray) -> None:
         if identical(original, decoded):
@@ -129,6 +130,7 @@ class Fidelity:
         for name in ("n", "sse", "sx", "sy", "sxx", "syy", "sxy", "ssim_total", "ssim_count"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_abs = max(self.max_abs, other.max_abs)
+        self.max_sigma = max(self.max_sigma, other.max_sigma)
 
     @property
     def mse(self) -> float:

@@ -54,6 +54,10 @@ class Codec:
         """The final configuration for the header (a learned codec pins its model's sha256 here)."""
         return self
 
+    def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
+        """The codec for one chunk (noise-bounded codecs pick the chunk's channel table); most codecs: itself."""
+        return self
+
     def with_knob(self, knob: float) -> "Codec":
         return type(self)(**dict(self._config, knob=float(knob)))
 

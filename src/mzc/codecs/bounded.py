@@ -1,0 +1,71 @@
+"""Any lossy codec with a guaranteed error bound (id `bounded`): a lossy base, corrected by a residual.
+
+The base (J2K, JPEG XL, a learned model, a neural field...) is coded as usual and decoded again. Both the original
+and the base's output are mapped to bins of the bound's quantizer (quantizer.py), and the difference of the bin
+indices is coded losslessly; the decoder adds it to the index of its own base output and looks the value up. The
+output is then exactly the quantizer's value for the original pixel, so the bound holds by construction, whatever
+the base did: the base only makes the residual small.
+
+That needs the decoder's base output to equal the encoder's bit for bit. Every chunk stores a CRC-32C of the base
+output, and a decoder whose base disagrees (a float network rounding differently on another machine) stops with
+an error instead of returning pixels outside the bound.
+"""
+from __future__ import annotations
+
+import google_crc32c
+import numpy as np
+
+from ..bounds import Bound, channel_of
+from ..errors import MzcError
+from .base import Codec, from_config, register
+from .noise import decode_indices, encode_indices
+
+# codecs whose decoder is not bit-identical across machines cannot carry a bound
+UNSTABLE_BASES = ("inr:siren",)
+
+
+def base_crc(decoded: np.ndarray) -> int:
+    return google_crc32c.value(np.ascontiguousarray(decoded).astype(decoded.dtype.newbyteorder("<")).tobytes())
+
+
+@register
+class Bounded(Codec):
+    id = "bounded"
+
+    def __init__(self, base: dict, bound: dict, effort: str = "fast", channel: int = 0, **config):
+        extra = {"channel": int(channel)} if channel else {}
+        super().__init__(base=base, bound=bound, effort=effort, **extra, **config)
+        self.base, self.bound, self.effort, self.channel = from_config(base), Bound(bound), effort, int(channel)
+        if self.base.id in ("bounded", "noise", "nearlossless", "lossless"):
+            raise MzcError(f"corrupt header: {self.base.id} cannot be a bounded codec's base")
+
+    def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
+        c = channel_of(axes, slices) if self.bound.per_channel else 0
+        return self if c == self.channel else Bounded(**dict(self._config, channel=c))
+
+    def _base_indices(self, table, decoded: np.ndarray) -> np.ndarray:
+        return table.lookup(np.clip(decoded, table.lo, table.hi), np.int64)
+
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        table = self.bound.table(self.channel, block.dtype)
+        base_body, base_params = self.base.encode(block)
+        approx = self.base.decode(base_body, block.shape, block.dtype, base_params)
+        residual = table.lookup(block, np.int64) - self._base_indices(table, approx)
+        body, params = encode_indices(residual, self.effort)
+        params.update({"bp": base_params, "n": len(base_body), "bc": base_crc(approx)})
+        if self.bound.per_channel:
+            params["c"] = self.channel
+        return bytes(base_body) + body, params
+
+    def decode(self, body, shape, dtype, params):
+        n = params.get("n")
+        if not isinstance(n, int) or not 0 <= n <= len(body) or not isinstance(params.get("bp"), dict):
+            raise MzcError("corrupt chunk: bad bounded chunk parameters")
+        table = self.bound.table(params.get("c", 0), dtype)
+        view = memoryview(body)
+        approx = self.base.decode(view[:n], shape, dtype, params["bp"])
+        if base_crc(approx) != params.get("bc"):
+            raise MzcError(f"the {self.base.id} base decoded differently here than when it was encoded (its "
+                           f"arithmetic is not reproducible on this machine): the error bound cannot be guaranteed")
+        idx = self._base_indices(table, approx) + decode_indices(view[n:], shape, params)
+        return table.value(idx).astype(dtype).reshape(shape)

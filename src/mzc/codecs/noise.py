@@ -1,0 +1,92 @@
+"""Within-noise coding (id `noise`): every pixel within K sigma of the original, sigma from the noise model.
+
+The chunk is mapped to bin indices (quantizer.py: the exact integer form of uniform quantization with step 2K in
+the Anscombe domain) and the index image is coded losslessly. The back end was chosen by measuring
+(benchmarks/results/bounded.md): on the index images of 16-bit fluorescence JPEG-LS is within a few percent of the
+best fast coder and faster than JPEG-LS near-lossless on the raw pixels; JPEG XL lossless at effort 7 gives
+10-17% smaller files at ~15x the time, so it is opt-in (`--effort max`).
+"""
+from __future__ import annotations
+
+import imagecodecs
+import numpy as np
+
+from ..bounds import Bound
+from ..errors import MzcError
+from .base import Codec, as_planes, checked, register
+from .lossless import decode_backend, encode_backend
+
+EFFORTS = ("fast", "max")
+JXL_EFFORT = 7
+
+
+def encode_indices(idx: np.ndarray, effort: str = "fast") -> tuple[bytes, dict]:
+    """Code an integer image losslessly: shifted to start at 0, as uint8/uint16, JPEG-LS (or JPEG XL when smaller
+    with effort max); zstd-delta for shapes and ranges the image coders do not take."""
+    offset = int(idx.min()) if idx.size else 0
+    u = idx.astype(np.int64) - offset
+    top = int(u.max()) if u.size else 0
+    dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+    u = u.astype(dtype)
+    params = {"o": offset, "t": np.dtype(dtype).itemsize}
+    if dtype == np.uint32 or min(as_planes(u).shape) < 2:
+        return encode_backend("zstd-delta", u), dict(params, b="zstd-delta")
+    if top == 0:
+        return b"", dict(params, b="zero")
+    candidates = [(imagecodecs.jpegls_encode(as_planes(u)), "jpegls")]
+    if effort == "max":
+        candidates.append((imagecodecs.jpegxl_encode(as_planes(u), lossless=True, effort=JXL_EFFORT), "jpegxl"))
+    body, name = min(candidates, key=lambda c: len(c[0]))
+    return body, dict(params, b=name)
+
+
+def decode_indices(body, shape: tuple[int, ...], params: dict) -> np.ndarray:
+    size = params.get("t")
+    if size not in (1, 2, 4) or not isinstance(params.get("o"), int):
+        raise MzcError("corrupt chunk: bad index image parameters")
+    dtype = np.dtype({1: "u1", 2: "<u2", 4: "<u4"}[size])
+    name = params.get("b")
+    if name == "zero":
+        if len(body):
+            raise MzcError("corrupt chunk: zero index image with a body")
+        u = np.zeros(shape, dtype)
+    elif name == "jpegxl":
+        try:
+            u = checked(imagecodecs.jpegxl_decode(bytes(body)), shape, dtype, "jpegxl")
+        except MzcError:
+            raise
+        except Exception as exc:  # the library's own error types on bad streams
+            raise MzcError(f"corrupt chunk: jpegxl decoder failed ({exc})") from None
+    elif name in ("jpegls", "zstd-delta"):
+        u = decode_backend(name, body, shape, dtype)
+    else:
+        raise MzcError(f"corrupt chunk: unknown index back end {name!r}")
+    return u.astype(np.int64) + params["o"]
+
+
+@register
+class Noise(Codec):
+    id = "noise"
+
+    def __init__(self, bound: dict, effort: str = "fast", channel: int = 0, **config):
+        if effort not in EFFORTS:
+            raise MzcError(f"corrupt header: unknown effort {effort!r}")
+        extra = {"channel": int(channel)} if channel else {}  # a chunk's variant, for the worker processes
+        super().__init__(bound=bound, effort=effort, **extra, **config)
+        self.bound, self.effort, self.channel = Bound(bound), effort, int(channel)
+
+    def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
+        from ..bounds import channel_of
+        c = channel_of(axes, slices) if self.bound.per_channel else 0
+        return self if c == self.channel else Noise(**dict(self._config, channel=c))
+
+    def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        table = self.bound.table(self.channel, block.dtype)
+        body, params = encode_indices(table.lookup(block, np.int64), self.effort)
+        if self.bound.per_channel:
+            params["c"] = self.channel
+        return body, params
+
+    def decode(self, body, shape, dtype, params):
+        table = self.bound.table(params.get("c", 0), dtype)
+        return table.value(decode_indices(body, shape, params)).astype(dtype).reshape(shape)
