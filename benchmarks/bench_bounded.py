@@ -69,20 +69,26 @@ def tuned(codec_id: str, planes: np.ndarray, allowed: np.ndarray) -> tuple[int, 
     warp = (math.log, math.exp) if base.knob_log else (float, float)
     a, b = warp[0](lo), warp[0](hi)
     best = None
-    for _ in range(12):
-        mid = (a + b) / 2
-        codec = base.with_knob(warp[1](mid))
+
+    def attempt(x):
+        nonlocal best
+        codec = base.with_knob(warp[1](x))
         seconds, bodies = cpu(lambda: [codec.encode(p) for p in planes])
         ok = all(within(codec.decode(body, p.shape, p.dtype, params), p, al)
                  for (body, params), p, al in zip(bodies, planes, allowed))
         if ok:
             size = sum(len(body) for body, _ in bodies)
-            best = (size, seconds, warp[1](mid)) if best is None or size < best[0] else best
+            best = (size, seconds, warp[1](x)) if best is None or size < best[0] else best
+        return ok
+
+    if not attempt(b):  # not even the highest quality keeps the bound
+        return 0, float("nan"), float("nan")
+    for _ in range(10):
+        mid = (a + b) / 2
+        if attempt(mid):
             b = mid
         else:
             a = mid
-    if best is None:
-        return 0, float("nan"), float("nan")
     return best
 
 

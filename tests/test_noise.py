@@ -274,6 +274,19 @@ def test_cli_noise_and_info(tmp_path, nuclei_path):
     assert "tables" not in json.dumps(info["codec"])
     res = run(["info", str(out)])
     assert "max_error_sigma" in res.output and "sigma(x)" in res.output
+    res = run(["verify", str(out), "--against", str(nuclei_path), "--json"])
+    checked = json.loads(res.output)
+    assert res.exit_code == 0 and checked["bound_held"] and checked["max_error_sigma"] == rep["max_error_sigma"]
+
+
+def test_verify_against_a_different_original_reports_the_bound_broken(tmp_path, nuclei_path):
+    out = tmp_path / "n.mzc"
+    mzc.encode(str(nuclei_path), str(out), codec="j2k", max_error=2)
+    other = tifffile.imread(nuclei_path).copy()
+    other[10, 10] += 50 if other[10, 10] < 60000 else -50
+    path = write_tiff(tmp_path / "other.tif", other, "YX")
+    result = mzc.verify(str(out), str(path))
+    assert not result["bound_held"] and not result["ok"] and "bound" in result["errors"][-1]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -318,3 +331,15 @@ def test_corrupt_bin_table_is_rejected():
         Noise(bound=bad).decode(body, block.shape, block.dtype, params)
     with pytest.raises(MzcError, match="index"):
         Noise(bound=bound).decode(body, block.shape, block.dtype, dict(params, o=10_000))
+
+
+def test_large_constant_bound_takes_near_lossless_residual_and_holds(fluorescence_crop):
+    codec = Bounded(base={"id": "j2k", "knob": 30.0}, bound=Bound.absolute(16, 0, 65535).config())
+    body, params = codec.encode(fluorescence_crop)
+    back = from_config(codec.config()).decode(body, fluorescence_crop.shape, fluorescence_crop.dtype, params)
+    assert params["b"] == "jpegls-near"
+    assert np.abs(back.astype(np.int64) - fluorescence_crop).max() <= 16
+    noise_codec = Bounded(base={"id": "j2k", "knob": 30.0},
+                          bound=Bound.noise(1.0, [noise.NoiseModel(1.0, 4.0)], 0, 65535).config())
+    with pytest.raises(MzcError, match="noise bound"):
+        noise_codec.decode(body, fluorescence_crop.shape, fluorescence_crop.dtype, params)

@@ -53,6 +53,10 @@ class Bound:
         return self._config
 
     @property
+    def kind(self) -> str:
+        return self._config["kind"]
+
+    @property
     def per_channel(self) -> bool:
         return len(self.models) > 1
 

@@ -290,7 +290,7 @@ def verify(inputs, against, as_json):
             else:
                 state = "OK" if rep["ok"] else "FAILED"
                 stderr.print(f"{inp}: {state} ({rep['chunks_checked']} chunks)", markup=False)
-                for k in ("psnr_db", "ssim", "max_abs_error", "pearson_r"):
+                for k in ("psnr_db", "ssim", "max_abs_error", "pearson_r", "bound", "bound_held", "max_error_sigma"):
                     if k in rep:
                         stderr.print(f"  {k}: {rep[k]}", markup=False)
             if not rep["ok"]:

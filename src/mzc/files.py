@@ -9,6 +9,8 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from .bounds import channel_of
+from .codecs import from_config
 from .encoder import EncodeOptions, Encoding, without_bytes
 from .errors import MzcError
 from .reader import MzcFile
@@ -155,9 +157,25 @@ def verify(path: str, against: str | None = None) -> dict:
                 raise MzcError(f"--against shape {vol.shape} differs from the file's {mz.shape}")
             slices = [mz.grid.slices(i) for i in range(mz.grid.n_chunks)]
             fid = Fidelity(scan(vol.block(s) for s in slices).range, mz.dtype.str)
+            bound = getattr(from_config(mz.header["codec"]), "bound", None)
+            held = True
             for i, block in mz.decoded_chunks(list(range(mz.grid.n_chunks))):
-                fid.add(vol.block(slices[i]), block)
+                original = vol.block(slices[i])
+                fid.add(original, block)
+                if bound is not None:  # the file's promise, rechecked against the original on every pixel
+                    channel = channel_of(mz.axes, slices[i]) if bound.per_channel else 0
+                    err = np.abs(block.astype(np.float64) - original.astype(np.float64))
+                    held &= bool(np.all(err <= bound.allowed(original, channel)))
+                    if bound.models:
+                        fid.max_sigma = max(fid.max_sigma, bound.sigma_units(original, block, channel))
         finally:
             vol.close()
         result.update({k: v for k, v in fid.report().items() if k != "mse"})
+        if bound is not None:
+            result["bound"], result["bound_held"] = bound.describe(), held
+            if bound.models:
+                result["max_error_sigma"] = round(fid.max_sigma, 4)
+            if not held:
+                result["ok"] = False
+                result["errors"].append(f"error bound ({bound.describe()}) exceeded against {against}")
         return result

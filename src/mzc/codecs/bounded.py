@@ -13,11 +13,14 @@ an error instead of returning pixels outside the bound.
 from __future__ import annotations
 
 import google_crc32c
+import imagecodecs
 import numpy as np
 
 from ..bounds import Bound, channel_of
 from ..errors import MzcError
-from .base import Codec, from_config, register
+from .base import Codec, as_planes, from_config, register
+from .lossless import decode_backend
+from .nearlossless import jpegls_max_near
 from .noise import decode_indices, encode_indices
 
 # codecs whose decoder is not bit-identical across machines cannot carry a bound
@@ -52,10 +55,41 @@ class Bounded(Codec):
         approx = self.base.decode(base_body, block.shape, block.dtype, base_params)
         residual = table.lookup(block, np.int64) - self._base_indices(table, approx)
         body, params = encode_indices(residual, self.effort)
+        near = self._near_lossless(block, approx) if self.bound.kind == "abs" and self.bound.error > 0 else None
+        if near is not None and len(near[0]) < len(body):
+            body, params = near
         params.update({"bp": base_params, "n": len(base_body), "bc": base_crc(approx)})
         if self.bound.per_channel:
             params["c"] = self.channel
         return bytes(base_body) + body, params
+
+    def _near_lossless(self, block: np.ndarray, approx: np.ndarray) -> tuple[bytes, dict] | None:
+        """A constant bound E also admits JPEG-LS near-lossless (NEAR = E) on x - base: its in-loop prediction wins
+        over pre-quantized indices at large E (measured: 2x at E = 16 on 12-bit nuclei). Kept only if it holds."""
+        r = block.astype(np.int64) - approx.astype(np.int64)
+        offset = int(r.min())
+        u = r - offset
+        error = self.bound.error
+        if int(u.max()) >= 65536 or error > jpegls_max_near(np.dtype(np.uint16)) or min(as_planes(u).shape) < 2:
+            return None
+        body = imagecodecs.jpegls_encode(as_planes(u.astype(np.uint16)), level=error)
+        params = {"b": "jpegls-near", "o": offset}
+        back = self._corrected(approx, self._near_residual(body, block.shape, params), block.dtype)
+        if np.abs(back.astype(np.int64) - block).max(initial=0) > error:
+            return None
+        return body, params
+
+    @staticmethod
+    def _near_residual(body, shape, params) -> np.ndarray:
+        if not isinstance(params.get("o"), int):
+            raise MzcError("corrupt chunk: bad near-lossless residual offset")
+        u = decode_backend("jpegls", body, shape, np.dtype("<u2"))
+        return u.astype(np.int64) + params["o"]
+
+    @staticmethod
+    def _corrected(approx: np.ndarray, residual: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        info = np.iinfo(dtype)
+        return np.clip(approx.astype(np.int64) + residual, info.min, info.max).astype(dtype)
 
     def decode(self, body, shape, dtype, params):
         n = params.get("n")
@@ -67,5 +101,9 @@ class Bounded(Codec):
         if base_crc(approx) != params.get("bc"):
             raise MzcError(f"the {self.base.id} base decoded differently here than when it was encoded (its "
                            f"arithmetic is not reproducible on this machine): the error bound cannot be guaranteed")
+        if params.get("b") == "jpegls-near":
+            if self.bound.kind != "abs":
+                raise MzcError("corrupt chunk: near-lossless residual under a noise bound")
+            return self._corrected(approx, self._near_residual(view[n:], shape, params), dtype).reshape(shape)
         idx = self._base_indices(table, approx) + decode_indices(view[n:], shape, params)
         return table.value(idx).astype(dtype).reshape(shape)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import imagecodecs
 import numpy as np
 
-from ..bounds import Bound
+from ..bounds import Bound, channel_of
 from ..errors import MzcError
 from .base import Codec, as_planes, checked, register
 from .lossless import decode_backend, encode_backend
@@ -76,7 +76,6 @@ class Noise(Codec):
         self.bound, self.effort, self.channel = Bound(bound), effort, int(channel)
 
     def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
-        from ..bounds import channel_of
         c = channel_of(axes, slices) if self.bound.per_channel else 0
         return self if c == self.channel else Noise(**dict(self._config, channel=c))
 
