@@ -24,6 +24,8 @@ def test_bound_holds_on_random_blocks(data, stretch, error):
     body, params = codec.encode(data)
     back = codec.decode(body, data.shape, data.dtype, params)
     assert np.abs(back.astype(np.int64) - data.astype(np.int64)).max(initial=0) <= error
+    for end in (data.min(initial=0), data.max(initial=0)):  # zeros and saturation come back exactly
+        assert np.array_equal(back[data == end], data[data == end])
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

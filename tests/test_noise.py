@@ -21,6 +21,7 @@ from mzc.codecs.bounded import Bounded
 from mzc.codecs.noise import Noise
 from mzc.errors import MzcError
 from mzc.quantizer import BinTable, greedy_bins, noise_bins
+from mzc.stats import DataStats
 from tests.conftest import real_file, write_tiff
 
 CLASSIC = ("j2k", "htj2k", "jxl", "avif", "sperr")
@@ -136,6 +137,39 @@ def test_every_classic_codec_bounded_on_random_blocks(block, base, quality, erro
 
 
 @pytest.fixture(scope="module")
+def real_planes():
+    """One plane of each real 16-bit fluorescence file, with its fitted noise model."""
+    planes = []
+    for name in FLUORESCENCE:
+        data = tifffile.imread(real_file(name))
+        plane = data[0] if data.ndim == 3 else data
+        planes.append((plane, noise.fit([plane], (0, 65535))))
+    return planes
+
+
+@settings(max_examples=40, deadline=None)
+@given(which=st.integers(0, len(FLUORESCENCE) - 1), y=st.integers(0, 300), x=st.integers(0, 300),
+       h=st.integers(1, 90), w=st.integers(1, 90), base=st.sampled_from(CLASSIC), quality=st.floats(0, 1),
+       error=st.sampled_from([0, 1, 4, 16, 100]), k=st.sampled_from([0.5, 1.0, 2.0, 3.0]),
+       kind=st.sampled_from(["abs", "noise"]))
+def test_every_classic_codec_bounded_on_real_crops(real_planes, which, y, x, h, w, base, quality, error, k, kind):
+    plane, model = real_planes[which]
+    block = plane[y:y + h, x:x + w].copy()
+    block.reshape(-1)[:: 7] = 4095  # saturated pixels (12-bit camera) inside the crop
+    lo, hi = int(block.min()), int(block.max())
+    base_codec = from_config({"id": base}).prepare(DataStats(float(lo), float(hi), None))
+    low, high = base_codec.knob_bounds
+    knob = float(np.exp(np.log(low) + quality * (np.log(high) - np.log(low)))) if base_codec.knob_log \
+        else low + quality * (high - low)
+    bound = Bound.absolute(error, lo, hi) if kind == "abs" else Bound.noise(k, [model], lo, hi)
+    codec = Bounded(base=base_codec.with_knob(knob).config(), bound=bound.config())
+    body, params = codec.encode(block)
+    back = from_config(codec.config()).decode(body, block.shape, block.dtype, params)
+    assert np.all(np.abs(back.astype(np.float64) - block) <= bound.allowed(block, 0))
+    assert np.array_equal(back[block == 4095], block[block == 4095])  # saturation survives
+
+
+@pytest.fixture(scope="module")
 def fluorescence_crop():
     return tifffile.imread(real_file("nuclei2d_hoechst_u16.tif"))[200:456, 300:556]
 
@@ -147,7 +181,6 @@ def test_learned_codec_bounded_on_real_data(fluorescence_crop, error, dy, dx):
     block = fluorescence_crop[dy:dy + 129, dx:dx + 131].copy()  # odd shape: the learned codec pads
     block[0, :5] = 65535  # a saturated pixel far outside the data
     block[-1, -5:] = 0
-    from mzc.stats import DataStats
     base = from_config({"id": "learned"}).prepare(DataStats(float(fluorescence_crop.min()),
                                                             float(fluorescence_crop.max()), None))
     base = base.with_knob(base.knob_values()[error % len(base.knob_values())]).bind()
@@ -157,15 +190,16 @@ def test_learned_codec_bounded_on_real_data(fluorescence_crop, error, dy, dx):
     assert np.abs(back.astype(np.int64) - block).max() <= error
 
 
-def test_inr_bounded_on_real_data(fluorescence_crop, monkeypatch):
+def test_inr_and_hybrid_bounded_on_real_data(fluorescence_crop, monkeypatch):
     pytest.importorskip("torch")
     from mzc import field_fit
     monkeypatch.setitem(field_fit.DEFAULT_STEPS, "grid", 40)
     block = fluorescence_crop[:97, :101].copy()
     block[5, 5] = 65535
     model = noise.fit([fluorescence_crop], (0, 65535))
-    for bound in (Bound.absolute(4, 0, 65535), Bound.noise(1.0, [model], 0, 65535)):
-        base = from_config({"id": "inr", "net": "grid"}).with_budget(0.05)
+    for cid, bound in (("inr", Bound.absolute(4, 0, 65535)), ("inr", Bound.noise(1.0, [model], 0, 65535)),
+                       ("hybrid", Bound.absolute(16, 0, 65535)), ("hybrid", Bound.noise(2.0, [model], 0, 65535))):
+        base = from_config({"id": cid}).with_budget(0.05)
         codec = Bounded(base=base.config(), bound=bound.config())
         body, params = codec.encode(block)
         back = from_config(codec.config()).decode(body, block.shape, block.dtype, params)

@@ -21,7 +21,7 @@ from ..errors import MzcError
 from .base import Codec, as_planes, from_config, register
 from .lossless import decode_backend
 from .nearlossless import jpegls_max_near
-from .noise import decode_indices, encode_indices
+from .noise import apply_ends, decode_indices, encode_ends, encode_indices
 
 # codecs whose decoder is not bit-identical across machines cannot carry a bound
 UNSTABLE_BASES = ("inr:siren",)
@@ -65,7 +65,8 @@ class Bounded(Codec):
 
     def _near_lossless(self, block: np.ndarray, approx: np.ndarray) -> tuple[bytes, dict] | None:
         """A constant bound E also admits JPEG-LS near-lossless (NEAR = E) on x - base: its in-loop prediction wins
-        over pre-quantized indices at large E (measured: 2x at E = 16 on 12-bit nuclei). Kept only if it holds."""
+        over pre-quantized indices at large E (measured: 2x at E = 16 on 12-bit nuclei). The range's end values
+        are put back by a small map (encode_ends). Kept only if it holds."""
         r = block.astype(np.int64) - approx.astype(np.int64)
         offset = int(r.min())
         u = r - offset
@@ -73,18 +74,27 @@ class Bounded(Codec):
         if int(u.max()) >= 65536 or error > jpegls_max_near(np.dtype(np.uint16)) or min(as_planes(u).shape) < 2:
             return None
         body = imagecodecs.jpegls_encode(as_planes(u.astype(np.uint16)), level=error)
-        params = {"b": "jpegls-near", "o": offset}
-        back = self._corrected(approx, self._near_residual(body, block.shape, params), block.dtype)
+        near = self._corrected(approx, self._near_residual(body, block.shape, offset), block.dtype)
+        ends = encode_ends(block, near, self.bound.lo, self.bound.hi)
+        params = {"b": "jpegls-near", "o": offset, "e": len(ends)}
+        back = self._near_decode(approx, body + ends, params, block.dtype)
         if np.abs(back.astype(np.int64) - block).max(initial=0) > error:
             return None
-        return body, params
+        return body + ends, params
+
+    def _near_decode(self, approx: np.ndarray, body, params: dict, dtype: np.dtype) -> np.ndarray:
+        ends = params.get("e", 0)
+        if self.bound.kind != "abs":
+            raise MzcError("corrupt chunk: near-lossless residual under a noise bound")
+        if not isinstance(params.get("o"), int) or not isinstance(ends, int) or not 0 <= ends <= len(body):
+            raise MzcError("corrupt chunk: bad near-lossless residual parameters")
+        split = len(body) - ends
+        near = self._corrected(approx, self._near_residual(body[:split], approx.shape, params["o"]), dtype)
+        return apply_ends(near, body[split:], self.bound.lo, self.bound.hi)
 
     @staticmethod
-    def _near_residual(body, shape, params) -> np.ndarray:
-        if not isinstance(params.get("o"), int):
-            raise MzcError("corrupt chunk: bad near-lossless residual offset")
-        u = decode_backend("jpegls", body, shape, np.dtype("<u2"))
-        return u.astype(np.int64) + params["o"]
+    def _near_residual(body, shape, offset: int) -> np.ndarray:
+        return decode_backend("jpegls", body, shape, np.dtype("<u2")).astype(np.int64) + offset
 
     @staticmethod
     def _corrected(approx: np.ndarray, residual: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -102,8 +112,6 @@ class Bounded(Codec):
             raise MzcError(f"the {self.base.id} base decoded differently here than when it was encoded (its "
                            f"arithmetic is not reproducible on this machine): the error bound cannot be guaranteed")
         if params.get("b") == "jpegls-near":
-            if self.bound.kind != "abs":
-                raise MzcError("corrupt chunk: near-lossless residual under a noise bound")
-            return self._corrected(approx, self._near_residual(view[n:], shape, params), dtype).reshape(shape)
+            return self._near_decode(approx, view[n:], params, dtype).reshape(shape)
         idx = self._base_indices(table, approx) + decode_indices(view[n:], shape, params)
         return table.value(idx).astype(dtype).reshape(shape)

@@ -1,7 +1,8 @@
 """Guaranteed max-error coding, |decoded - original| <= E on every pixel (id `nearlossless`).
 
 Two constructions, both bounded by design; per chunk the smaller wins, and the encoder decodes and checks the bound
-before it accepts a chunk, so a library bug can cost ratio but never the guarantee:
+before it accepts a chunk, so a library bug can cost ratio but never the guarantee. The chunk's lowest and highest
+values (zeros, saturation) come back exactly, through a small map where a construction moved them:
 - JPEG-LS near-lossless (NEAR = E): the standard's own bounded mode, strong on smooth images;
 - uniform quantization with step 2E+1 followed by the lossless back ends: better on noisy or sparse data.
 """
@@ -13,6 +14,7 @@ import numpy as np
 from ..errors import MzcError
 from .base import Codec, as_planes, checked, in_range, register
 from .lossless import Lossless, decode_backend
+from .noise import apply_ends, encode_ends
 
 def jpegls_max_near(dtype: np.dtype) -> int:
     """JPEG-LS allows NEAR up to min(255, MAXVAL / 2); imagecodecs sets MAXVAL from the dtype."""
@@ -55,13 +57,29 @@ class NearLossless(Codec):
             body = imagecodecs.jpegls_encode(planes, level=self.error)
             if len(body) < len(qbody):
                 candidates.append((body, {"b": "jpegls"}))
+        lo, hi = int(block.min()), int(block.max())
         for body, params in sorted(candidates, key=lambda c: len(c[0])):
             back = self.decode(body, block.shape, block.dtype, params)
+            ends = encode_ends(block, back, lo, hi)  # the chunk's min and max (saturation) come back exactly
+            if ends:
+                body, params = body + ends, dict(params, e=len(ends), lo=lo, hi=hi)
+                back = self.decode(body, block.shape, block.dtype, params)
             if np.abs(back.astype(np.int64) - block.astype(np.int64)).max() <= self.error:
                 return body, params
         raise MzcError("internal error: no near-lossless candidate met the bound")  # quantization always does
 
     def decode(self, body, shape, dtype, params):
+        ends = params.get("e", 0)
+        if not ends:
+            return self._decode(body, shape, dtype, params)
+        if not isinstance(ends, int) or not 0 < ends <= len(body):
+            raise MzcError("corrupt chunk: bad range-end map length")
+        view = memoryview(body)
+        back = self._decode(view[:len(body) - ends], shape, dtype, params)
+        lo, hi = in_range(params.get("lo"), dtype), in_range(params.get("hi"), dtype)
+        return apply_ends(back, view[len(body) - ends:], lo, hi)
+
+    def _decode(self, body, shape, dtype, params):
         kind = params.get("b")
         if kind == "lossless":
             return decode_backend(params.get("qb", "raw"), body, shape, dtype)

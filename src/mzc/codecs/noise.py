@@ -14,7 +14,7 @@ import numpy as np
 from ..bounds import Bound, channel_of
 from ..errors import MzcError
 from .base import Codec, as_planes, checked, register
-from .lossless import decode_backend, encode_backend
+from .lossless import decode_backend, encode_backend, zstd_compress, zstd_decompress
 
 EFFORTS = ("fast", "max")
 JXL_EFFORT = 7
@@ -62,6 +62,26 @@ def decode_indices(body, shape: tuple[int, ...], params: dict) -> np.ndarray:
     else:
         raise MzcError(f"corrupt chunk: unknown index back end {name!r}")
     return u.astype(np.int64) + params["o"]
+
+
+def encode_ends(block: np.ndarray, decoded: np.ndarray, lo: int, hi: int) -> bytes:
+    """Where a coder that is not exact at the range's ends (JPEG-LS near-lossless) moved a pixel off lo or hi: a zstd
+    map (0 keep, 1 lo, 2 hi) that puts it back, so saturated pixels stay saturated. Empty when nothing moved."""
+    marks = np.where((block == lo) & (decoded != lo), 1, 0) + np.where((block == hi) & (decoded != hi), 2, 0)
+    if not marks.any():
+        return b""
+    return zstd_compress(marks.astype(np.uint8).tobytes(), 19)
+
+
+def apply_ends(decoded: np.ndarray, body, lo: int, hi: int) -> np.ndarray:
+    if not len(body):
+        return decoded
+    marks = np.frombuffer(zstd_decompress(body, decoded.size), np.uint8).reshape(decoded.shape)
+    if marks.max() > 2:
+        raise MzcError("corrupt chunk: bad range-end map")
+    out = decoded.copy()
+    out[marks == 1], out[marks == 2] = lo, hi
+    return out
 
 
 @register
