@@ -281,7 +281,8 @@ class Encoding:
         if opts.noise_model is not None:
             models = [parse_model(opts.noise_model)]
         else:
-            models = [fit_noise(channel_planes(vol, c), (0, int(np.iinfo(vol.dtype).max)))
+            # blocks touching the file's floor or ceiling (zeros, a 12-bit camera saturating at 4095) have truncated noise
+            models = [fit_noise(channel_planes(vol, c), (lo, hi))
                       for c in range(vol.shape[vol.axes.index("C")] if "C" in vol.axes else 1)]
         return Bound.noise(opts.noise, models, lo, hi)
 
