@@ -129,7 +129,7 @@ def test_worker_processes_give_identical_bytes(tmp_path):
     src = write_tiff(tmp_path / "big.tif", data, "ZYX")
     one = mzc.encode(str(src), str(tmp_path / "one.mzc"), workers=1)
     two = mzc.encode(str(src), str(tmp_path / "two.mzc"), workers=2)
-    assert one["bytes_out"] == two["bytes_out"]  # the files differ only in the report's encode_seconds
+    assert (tmp_path / "one.mzc").read_bytes() == (tmp_path / "two.mzc").read_bytes()  # timings are not stored
     with mzc.open(str(tmp_path / "one.mzc")) as a, mzc.open(str(tmp_path / "two.mzc")) as b:
         for i in range(a.grid.n_chunks):
             assert a.container.chunk_payload(i, 1 << 30)[1].tobytes() == b.container.chunk_payload(i, 1 << 30)[1].tobytes()

@@ -18,10 +18,9 @@ from rich.table import Table
 
 from . import __version__, files
 from .errors import MzcError
-from .parallel import default_workers
+from .parallel import default_workers, mzc_name
 from .zoo import FAMILY_NAMES
 
-TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -52,13 +51,21 @@ class Outcome:
 
 
 def default_output(path: str, suffix: str) -> str:
-    lower = path.lower()
     if suffix == ".mzc":
-        for s in TIFF_SUFFIXES:
-            if lower.endswith(s):
-                return path[: -len(s)] + ".mzc"
-        return path + ".mzc"
-    return (path[:-4] if lower.endswith(".mzc") else path) + suffix
+        return mzc_name(path)
+    return (path[:-4] if path.lower().endswith(".mzc") else path) + suffix
+
+
+def connect(address: str):
+    """A dask.distributed client for the scheduler at `address`, or a one-line error."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise MzcError("--scheduler needs dask.distributed: pip install 'mzc[dask]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise MzcError(f"cannot reach the dask scheduler at {address} ({exc})") from None
 
 
 @contextmanager
@@ -82,7 +89,8 @@ def resolve_output(inp: str, output: str | None, to_stdout: bool, suffix: str, f
     if to_stdout or (inp == "-" and output is None):
         refuse_terminal()
         return sys.stdout.buffer
-    if output is not None and (os.path.isdir(output) or many):
+    store = output is not None and output.rstrip("/").lower().endswith(".zarr")  # a .zarr folder is an output
+    if output is not None and not store and (os.path.isdir(output) or many):
         if not os.path.isdir(output):
             raise MzcError(f"-o {output}: with several inputs, -o must be an existing folder")
         target = os.path.join(output, os.path.basename(default_output(inp, suffix)))
@@ -179,13 +187,23 @@ def cli():
               help="inr/hybrid: weight the fit toward segmented objects and their borders.")
 @click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
               help="inr/hybrid: wall-clock seconds for fitting the whole file (default: a fixed number of steps).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Code the chunks on a dask.distributed cluster, e.g. tcp://host:8786 (needs the [dask] extra); "
+                   "files are written here, byte for byte as a local run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
 def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, noise, noise_model, effort,
-           lossless, chunk, no_check, guide, time_budget, as_json, quiet):
+           lossless, chunk, no_check, guide, time_budget, scheduler, as_json, quiet):
     """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
     outcome = Outcome()
     chunks = parse_chunks(chunk)
+    client = None
+    if scheduler:
+        try:
+            client = connect(scheduler)
+        except MzcError as exc:
+            outcome.error(str(exc))
+            sys.exit(outcome.status)
     many = len(inputs) > 1
     for inp in inputs:
         try:
@@ -202,7 +220,8 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
                 rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
                                    noise=noise, noise_model=noise_model, effort=effort, lossless=lossless,
                                    chunks=chunks, workers=workers or default_workers(),
-                                   check=not no_check, guide=guide, time_budget=time_budget, progress=cb)
+                                   check=not no_check, guide=guide, time_budget=time_budget, progress=cb,
+                                   client=client)
             if remove and inp != "-" and isinstance(target, str):
                 result = files.verify(target)
                 if not result["ok"]:
@@ -216,7 +235,8 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", help="Output .tif/.tiff or .npy (one input) or folder (several).")
+@click.option("-o", "--output", help="Output .tif/.tiff, .npy or .zarr (OME-Zarr with a pyramid) for one input, or a "
+                                   "folder (several).")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the TIFF to standard output.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456 "

@@ -25,7 +25,7 @@ from .codecs.noise import EFFORTS, Noise
 from .container import RECORD_OVERHEAD, REPORT, Writer, pack_msg, unpack_msg
 from .errors import MzcError
 from .metrics import Fidelity, identical
-from .parallel import pmap, useful_workers
+from .parallel import dask_map, pmap, useful_workers
 from .targets import RATIO_TOLERANCE, Target, choose_point, parse_quality, sample_indices, search_knob
 from .noise import fit as fit_noise, parse_model
 from .stats import scan
@@ -54,6 +54,7 @@ class EncodeOptions:
     guide: str | None = None  # inr/hybrid: loss weighting toward what an analysis uses (guidance.py)
     time_budget: float | None = None  # inr/hybrid: wall-clock seconds for fitting the whole file
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
+    client: object = field(default=None, repr=False)  # a dask.distributed Client: chunks coded on its cluster
 
 
 @functools.lru_cache(maxsize=8)
@@ -153,6 +154,15 @@ NEURAL_FIELD_IDS = ("inr", "inr:grid", "inr:siren", "hybrid")
 DEFAULT_FIELD_TARGET = "64x"
 FIELD_RATIO_TOLERANCE = 0.05
 BASE_SEARCH_STEPS = 7  # golden-section steps over a base codec's knob: the bracket shrinks to 3% of its width
+
+
+VOLATILE_REPORT_KEYS = ("encode_seconds",)
+
+
+def stored_report(report: dict) -> dict:
+    """The report as the file keeps it: without timings, so the same input and options give the same bytes
+    wherever and however often they are encoded (one process, a pool, a dask cluster), as `gzip -n` does."""
+    return {k: v for k, v in report.items() if k not in VOLATILE_REPORT_KEYS}
 
 
 def without_bytes(value):
@@ -316,7 +326,7 @@ class Encoding:
         rep = self.report(codec, Fidelity(self.stats.range, self.vol.dtype.str), 99999.999, 1 << 40, True)
         rep.update({"psnr_db": 1.0 / 3, "psnr_dtype_db": 1.0 / 3, "ssim": 1.0 / 3, "pearson_r": 1.0 / 3,
                     "max_abs_error": 1 << 40, "ratio": 1.0 / 3, "bpp": 1.0 / 3})
-        return len(pack_msg(rep)) + 16
+        return len(pack_msg(stored_report(rep))) + 16
 
     def fit(self, scale: float = 1.0) -> Codec:
         """Fix the codec (and its knob) for this file; `scale` shrinks the byte budget on a corrective pass."""
@@ -430,7 +440,11 @@ class Encoding:
         check = self.opts.check or isinstance(codec, (NearLossless, Noise, Bounded))
         items = ((chunk_config(i), self.vol.block(self.grid.slices(i)), self.stats.range, codec.lossless, check)
                  for i in range(self.grid.n_chunks))
-        for i, (body, params, part) in enumerate(pmap(encode_chunk, items, self.workers)):
+        if self.opts.client is not None:  # every chunk a task on the dask cluster, assembled here in order
+            results = dask_map(self.opts.client, encode_chunk, items)
+        else:
+            results = pmap(encode_chunk, items, self.workers)
+        for i, (body, params, part) in enumerate(results):
             writer.write_chunk(i, params, body)
             fid.merge(part)
             if self.opts.progress:
@@ -439,7 +453,7 @@ class Encoding:
         size = writer.position
         for _ in range(8):  # the report states the final file size, which includes the report itself
             report = self.report(codec, fid, seconds, size, check)
-            payload = pack_msg(report)
+            payload = pack_msg(stored_report(report))
             if writer.size_after(len(payload)) == size:
                 break
             size = writer.size_after(len(payload))

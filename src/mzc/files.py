@@ -94,13 +94,21 @@ def open(path: str) -> MzcFile:  # noqa: A001 - mirrors builtins.open / gzip.ope
 
 def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers: int = 1,
            fmt: str | None = None, scale: float = 1.0) -> dict:
-    """Decode `source` (all, or a region) to a TIFF or .npy; a full TIFF carries the original metadata.
+    """Decode `source` (all, or a region) to a TIFF, .npy or OME-Zarr; a full TIFF carries the original metadata.
 
-    `output` is a path (written atomically) or a binary file object; `fmt` is "tif" or "npy" (default: from the
-    path's suffix, else "tif"). `scale` renders Y and X at that scale (a region then indexes the scaled array).
+    `output` is a path (written atomically) or a binary file object; `fmt` is "tif", "npy" or "zarr" (default: from
+    the path's suffix, else "tif"). `scale` renders Y and X at that scale (a region then indexes the scaled array).
     """
     from .resample import check_scale
     scale = check_scale(scale)
+    if fmt == "zarr" or (fmt is None and isinstance(output, str) and output.rstrip("/").lower().endswith(".zarr")):
+        if roi is not None or scale != 1.0 or not isinstance(output, str):
+            raise MzcError("OME-Zarr output is the whole array with its own pyramid: no --roi, --scale or stdout")
+        from . import omezarr
+        with open(source) as mz:
+            facts = omezarr.write(mz, output.rstrip("/"), workers)
+        return {"input": source, "output": output, "shape": facts["shape"], "roi": None, "scale": 1.0,
+                "ome_zarr": facts}
     if fmt is None:
         fmt = "npy" if isinstance(output, str) and output.lower().endswith(".npy") else "tif"
     if isinstance(output, str) or not output.seekable():  # TIFF writing seeks: spool pipes through a temp file

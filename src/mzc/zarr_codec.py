@@ -1,0 +1,123 @@
+"""mzc's codecs inside Zarr arrays: a numcodecs codec (id `mzc`, registered through the `numcodecs.codecs` entry
+point, so `numcodecs.get_codec({"id": "mzc", ...})` and Zarr find it).
+
+Zarr hands a compressor one chunk at a time and nothing else, so every encoded chunk is a self-describing frame:
+the chunk's shape and dtype, the complete mzc codec configuration it was coded with (bin tables and value mappings
+included) and a CRC-32C of the body. A frame decodes on its own, whatever the array's metadata says, and a damaged
+one is refused rather than decoded to wrong pixels.
+
+    frame = b"MZCZ" | u32 little-endian n | msgpack map {s: shape, d: dtype, c: codec config, p: params, k: crc} (n bytes) | body
+"""
+from __future__ import annotations
+
+import struct
+
+import google_crc32c
+import numpy as np
+from numcodecs.abc import Codec as NumcodecsCodec
+from numcodecs.compat import ndarray_copy
+
+from .bounds import Bound
+from .codecs import from_config
+from .codecs.base import Codec
+from .codecs.bounded import Bounded
+from .codecs.lossless import Lossless
+from .codecs.nearlossless import NearLossless
+from .codecs.noise import Noise
+from .container import pack_msg, unpack_msg
+from .errors import MzcError
+from .noise import fit as fit_noise
+from .noise import parse_model
+from .stats import scan
+from .targets import parse_quality, search_knob
+
+MAGIC = b"MZCZ"
+MAX_META = 16 << 20
+
+
+class MzcCodec(NumcodecsCodec):
+    """Any mzc codec as a Zarr compressor.
+
+    codec: `lossless` (default), a lossy id (`j2k`, `htj2k`, `jxl`, `avif`, `sperr`, `learned:MODEL`, ...) with a `knob`
+    or a `quality` target ("45dB", "20x": searched on each chunk), `nearlossless` with `max_error`, or `noise` with
+    `noise` = K and an optional `noise_model` "a,b" (else fitted on each chunk). `max_error` or `noise` with a lossy
+    codec gives the bounded codec (that codec + a coded residual).
+    """
+    codec_id = "mzc"
+
+    def __init__(self, codec: str = "lossless", knob: float | None = None, quality: str | None = None,
+                 max_error: int | None = None, noise: float | None = None, noise_model: str | None = None,
+                 effort: str = "fast"):
+        self.codec, self.knob, self.quality, self.max_error = codec, knob, quality, max_error
+        self.noise, self.noise_model, self.effort = noise, noise_model, effort
+        if knob is not None and quality is not None:
+            raise ValueError("mzc codec: give knob or quality, not both")
+        if max_error is not None and noise is not None:
+            raise ValueError("mzc codec: give max_error or noise, not both")
+        self._model = parse_model(noise_model) if noise_model else None
+
+    def get_config(self) -> dict:
+        config = {"id": self.codec_id, "codec": self.codec}
+        for key in ("knob", "quality", "max_error", "noise", "noise_model"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        if self.effort != "fast":
+            config["effort"] = self.effort
+        return config
+
+    def _codec_for(self, chunk: np.ndarray) -> Codec:
+        """The mzc codec for this chunk (value range, noise fit and knob search use the chunk alone)."""
+        stats = scan([chunk])
+        lo, hi = int(stats.min), int(stats.max)
+        bound = None
+        if self.noise is not None:
+            model = self._model or fit_noise([p for p in chunk.reshape(-1, *chunk.shape[-2:])], (lo, hi))
+            bound = Bound.noise(self.noise, [model], lo, hi)
+        if self.codec in ("lossless", "nearlossless", "noise") or self.codec == "auto":
+            if bound is not None:
+                return Noise(bound=bound.config(), effort=self.effort)
+            if self.max_error is not None:
+                return NearLossless(max_error=int(self.max_error))
+            return Lossless().prepare(stats)
+        base = from_config({"id": self.codec}).prepare(stats)
+        if self.knob is not None:
+            base = base.with_knob(self.knob)
+        elif self.quality is not None:
+            base = base.with_knob(search_knob(base, [chunk], parse_quality(self.quality),
+                                              chunk.nbytes / parse_quality(self.quality).value
+                                              if self.quality.endswith("x") else None, stats.range).knob)
+        base = base.bind()
+        if self.max_error is not None:
+            bound = Bound.absolute(int(self.max_error), lo, hi)
+        if bound is not None:
+            return Bounded(base=base.config(), bound=bound.config(), effort=self.effort)
+        return base
+
+    def encode(self, buf) -> bytes:
+        chunk = np.ascontiguousarray(buf)
+        if chunk.ndim < 2:
+            chunk = chunk.reshape(1, -1)
+        codec = self._codec_for(chunk)
+        body, params = codec.encode(chunk)
+        meta = pack_msg({"s": list(chunk.shape), "d": chunk.dtype.str, "c": codec.config(), "p": params,
+                         "k": google_crc32c.value(bytes(body))})
+        return MAGIC + struct.pack("<I", len(meta)) + meta + bytes(body)
+
+    def decode(self, buf, out=None):
+        data = memoryview(np.ascontiguousarray(buf).view(np.uint8).reshape(-1))
+        if len(data) < 8 or bytes(data[:4]) != MAGIC:
+            raise MzcError("not an mzc Zarr chunk (bad magic)")
+        (n,) = struct.unpack("<I", data[4:8])
+        if n > min(MAX_META, len(data) - 8):
+            raise MzcError("corrupt mzc Zarr chunk: header length")
+        meta = unpack_msg(bytes(data[8:8 + n]), "mzc Zarr chunk header")
+        body = data[8 + n:]
+        try:
+            shape, dtype = tuple(int(v) for v in meta["s"]), np.dtype(meta["d"])
+            config, params, crc = meta["c"], meta["p"], meta["k"]
+        except (KeyError, TypeError, ValueError):
+            raise MzcError("corrupt mzc Zarr chunk: header fields") from None
+        if google_crc32c.value(bytes(body)) != crc:
+            raise MzcError("corrupt mzc Zarr chunk: CRC-32C mismatch")
+        array = from_config(config).decode(body, shape, dtype, params)
+        return array if out is None else ndarray_copy(array, out)
