@@ -321,6 +321,26 @@ def verify(inputs, against, as_json):
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def recover(inputs, as_json):
+    """Finish .mzc files whose stack writer died: keep every complete, intact frame (in place)."""
+    from .stackwriter import recover as recover_file
+    outcome = Outcome()
+    for inp in inputs:
+        try:
+            result = recover_file(inp)
+            if as_json:
+                click.echo(to_json(result))
+            else:
+                stderr.print(f"{inp}: recovered {result['frames']} frames ({result['dropped_bytes']} bytes of an "
+                             f"unfinished frame dropped)", markup=False)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
+            outcome.fail(inp, exc)
+    sys.exit(outcome.status)
+
+
+@cli.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--arch", type=click.Choice(FAMILY_NAMES), help="Model family (single-channel CompressAI).")
 @click.option("--lambda", "lmbda", type=click.FloatRange(min=0, min_open=True),

@@ -95,6 +95,17 @@ class Writer:
             raise MzcError(f"header too large ({len(payload)} bytes > {MAX_HEADER})")
         self.write_record(HEAD, payload)
 
+    @classmethod
+    def resume(cls, fh: BinaryIO, head_length: int, chunks: list[tuple[int, int]]) -> "Writer":
+        """A writer positioned after records already in `fh`: the HEAD (total length) and DATA (offset, length)."""
+        self = cls.__new__(cls)
+        self._fh = fh
+        self._entries = [Entry(HEAD, PREAMBLE_SIZE, head_length)] + [Entry(DATA, o, n) for o, n in chunks]
+        self._chunks_written = len(chunks)
+        self._pos = chunks[-1][0] + chunks[-1][1] if chunks else PREAMBLE_SIZE + head_length
+        fh.seek(self._pos)
+        return self
+
     @property
     def position(self) -> int:
         return self._pos

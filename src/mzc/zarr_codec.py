@@ -17,19 +17,10 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ndarray_copy
 
-from .bounds import Bound
+from .codec_settings import CodecSettings
 from .codecs import from_config
-from .codecs.base import Codec
-from .codecs.bounded import Bounded
-from .codecs.lossless import Lossless
-from .codecs.nearlossless import NearLossless
-from .codecs.noise import Noise
 from .container import pack_msg, unpack_msg
 from .errors import MzcError
-from .noise import fit as fit_noise
-from .noise import parse_model
-from .stats import scan
-from .targets import parse_quality, search_knob
 
 MAGIC = b"MZCZ"
 MAX_META = 16 << 20
@@ -50,11 +41,7 @@ class MzcCodec(NumcodecsCodec):
                  effort: str = "fast"):
         self.codec, self.knob, self.quality, self.max_error = codec, knob, quality, max_error
         self.noise, self.noise_model, self.effort = noise, noise_model, effort
-        if knob is not None and quality is not None:
-            raise ValueError("mzc codec: give knob or quality, not both")
-        if max_error is not None and noise is not None:
-            raise ValueError("mzc codec: give max_error or noise, not both")
-        self._model = parse_model(noise_model) if noise_model else None
+        self._settings = CodecSettings(codec, knob, quality, max_error, noise, noise_model, effort)
 
     def get_config(self) -> dict:
         config = {"id": self.codec_id, "codec": self.codec}
@@ -65,39 +52,11 @@ class MzcCodec(NumcodecsCodec):
             config["effort"] = self.effort
         return config
 
-    def _codec_for(self, chunk: np.ndarray) -> Codec:
-        """The mzc codec for this chunk (value range, noise fit and knob search use the chunk alone)."""
-        stats = scan([chunk])
-        lo, hi = int(stats.min), int(stats.max)
-        bound = None
-        if self.noise is not None:
-            model = self._model or fit_noise([p for p in chunk.reshape(-1, *chunk.shape[-2:])], (lo, hi))
-            bound = Bound.noise(self.noise, [model], lo, hi)
-        if self.codec in ("lossless", "nearlossless", "noise") or self.codec == "auto":
-            if bound is not None:
-                return Noise(bound=bound.config(), effort=self.effort)
-            if self.max_error is not None:
-                return NearLossless(max_error=int(self.max_error))
-            return Lossless().prepare(stats)
-        base = from_config({"id": self.codec}).prepare(stats)
-        if self.knob is not None:
-            base = base.with_knob(self.knob)
-        elif self.quality is not None:
-            base = base.with_knob(search_knob(base, [chunk], parse_quality(self.quality),
-                                              chunk.nbytes / parse_quality(self.quality).value
-                                              if self.quality.endswith("x") else None, stats.range).knob)
-        base = base.bind()
-        if self.max_error is not None:
-            bound = Bound.absolute(int(self.max_error), lo, hi)
-        if bound is not None:
-            return Bounded(base=base.config(), bound=bound.config(), effort=self.effort)
-        return base
-
     def encode(self, buf) -> bytes:
         chunk = np.ascontiguousarray(buf)
         if chunk.ndim < 2:
             chunk = chunk.reshape(1, -1)
-        codec = self._codec_for(chunk)
+        codec = self._settings.codec_for(chunk)
         body, params = codec.encode(chunk)
         meta = pack_msg({"s": list(chunk.shape), "d": chunk.dtype.str, "c": codec.config(), "p": params,
                          "k": google_crc32c.value(bytes(body))})
