@@ -91,3 +91,18 @@ def test_dask_map_keeps_order_and_bounds_flight(cluster):
 
     assert list(parallel.dask_map(cluster, abs, items(), ahead=3)) == list(range(20))
     assert max(in_flight) <= 3
+
+
+def test_cli_many_small_files_one_per_process(tmp_path):
+    paths = stacks(tmp_path, 3)
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00 not really a tiff")
+    res = CliRunner().invoke(cli, ["encode", *paths, str(bad), "-T", "2", "--json", "--max-error", "2"])
+    assert res.exit_code == 1
+    errors = [line for line in res.output.splitlines() if line.startswith("mzc: error:")]
+    assert len(errors) == 1 and "bad.tif" in errors[0]
+    for path in paths:  # the good files are written, byte for byte as one process writes them
+        single = tmp_path / "single.mzc"
+        mzc.encode(path, str(single), workers=1, max_error=2)
+        assert open(mzc_name(path), "rb").read() == single.read_bytes()
+    assert not (tmp_path / "bad.mzc").exists()

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import __version__, files
 from .errors import MzcError
-from .parallel import default_workers, mzc_name
+from .parallel import PARALLEL_MIN_BYTES, default_workers, mzc_name, pmap
 from .zoo import FAMILY_NAMES
 
 stderr = Console(stderr=True, highlight=False)
@@ -205,6 +205,14 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
             outcome.error(str(exc))
             sys.exit(outcome.status)
     many = len(inputs) > 1
+    options = dict(codec=codec, quality=quality, max_error=max_error, noise=noise, noise_model=noise_model,
+                   effort=effort, lossless=lossless, chunks=chunks, check=not no_check, guide=guide,
+                   time_budget=time_budget)
+    n_workers = workers or default_workers()
+    if client is None and n_workers > 1 and many and not to_stdout and all(
+            inp != "-" and os.path.isfile(inp) and os.path.getsize(inp) < PARALLEL_MIN_BYTES for inp in inputs):
+        encode_small_files(inputs, output, force, remove, n_workers, options, as_json, quiet, outcome)
+        sys.exit(outcome.status)
     for inp in inputs:
         try:
             target = resolve_output(inp, output, to_stdout, ".mzc", force, many)
@@ -217,20 +225,53 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
             refuse_same_file(inp, target)
             source = files.stdin_source() if inp == "-" else inp
             with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
-                rep = files.encode(source, target, codec=codec, quality=quality, max_error=max_error,
-                                   noise=noise, noise_model=noise_model, effort=effort, lossless=lossless,
-                                   chunks=chunks, workers=workers or default_workers(),
-                                   check=not no_check, guide=guide, time_budget=time_budget, progress=cb,
-                                   client=client)
-            if remove and inp != "-" and isinstance(target, str):
-                result = files.verify(target)
-                if not result["ok"]:
-                    raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
-                os.unlink(inp)
-            print_report(rep, as_json, quiet)
+                rep = files.encode(source, target, workers=n_workers, progress=cb, client=client, **options)
+            finish_encoded(inp, target, rep, remove, as_json, quiet)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others, nor print a traceback
             outcome.fail(inp, exc)
     sys.exit(outcome.status)
+
+
+def finish_encoded(inp: str, target, rep: dict, remove: bool, as_json: bool, quiet: bool) -> None:
+    """--rm (only after the output verifies) and the report."""
+    if remove and inp != "-" and isinstance(target, str):
+        result = files.verify(target)
+        if not result["ok"]:
+            raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
+        os.unlink(inp)
+    print_report(rep, as_json, quiet)
+
+
+def encode_small_files(inputs, output, force, remove, workers, options, as_json, quiet, outcome) -> None:
+    """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core)."""
+    jobs = []
+    for inp in inputs:
+        try:
+            target = resolve_output(inp, output, False, ".mzc", force, True)
+            if target is None:
+                outcome.warn(f"{default_output(inp, '.mzc') if output is None else output} already exists; "
+                             "not overwritten (use -f)")
+                continue
+            refuse_same_file(inp, target)
+            jobs.append((inp, target))
+        except Exception as exc:  # noqa: BLE001
+            outcome.fail(inp, exc)
+    results = pmap(encode_file_job, ((inp, target, options) for inp, target in jobs), min(workers, len(jobs)))
+    for (inp, target), (rep, error) in zip(jobs, results):
+        try:
+            if error is not None:
+                raise MzcError(error)
+            finish_encoded(inp, target, rep, remove, as_json, quiet)
+        except Exception as exc:  # noqa: BLE001
+            outcome.fail(inp, exc)
+
+
+def encode_file_job(inp: str, target: str, options: dict) -> tuple[dict | None, str | None]:
+    """Worker process: encode one file; an error comes back as its one-line message."""
+    try:
+        return files.encode(inp, target, workers=1, **options), None
+    except Exception as exc:  # noqa: BLE001 - reported by the parent as mzc: error: ...
+        return None, str(exc) or type(exc).__name__
 
 
 @cli.command()
