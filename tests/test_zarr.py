@@ -87,3 +87,14 @@ def test_noise_fitted_per_chunk_is_stored_in_the_frame(stack):
     model = noise.NoiseModel.from_dict(unpack_msg(frame[8:8 + n], "frame")["c"]["bound"]["models"][0])
     back = codec.decode(frame)
     assert model.a > 0 and np.all(np.abs(back.astype(np.float64) - chunk) <= 2.0 * model.sigma(chunk))
+
+
+def test_learned_codec_in_zarr(tmp_path, stack):
+    pytest.importorskip("compressai")
+    data = stack[:1, :128, :192]
+    back, _ = roundtrip(tmp_path, data, {"id": "mzc", "codec": "learned:bmshj2018-factorized", "quality": "30x",
+                                         "max_error": 16})
+    assert np.abs(back.astype(np.int64) - data).max() <= 16  # learned base + residual: bounded
+    back, _ = roundtrip(tmp_path / "plain", data, {"id": "mzc", "codec": "learned:bmshj2018-factorized", "knob": 0})
+    x, y = data.astype(np.float64), back.astype(np.float64)
+    assert 10 * np.log10((x.max() - x.min()) ** 2 / np.mean((x - y) ** 2)) > 25

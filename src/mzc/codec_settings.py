@@ -16,7 +16,8 @@ from .codecs.noise import Noise
 from .noise import NoiseModel, parse_model
 from .noise import fit as fit_noise
 from .stats import DataStats, scan
-from .targets import parse_quality, search_knob
+from .errors import MzcError
+from .targets import choose_point, parse_quality, search_knob
 
 
 @dataclass
@@ -37,6 +38,15 @@ class CodecSettings:
             raise ValueError("give max_error or noise, not both")
         self.model = parse_model(self.noise_model) if self.noise_model else None
 
+    def base_codec(self) -> Codec:
+        """The lossy codec named: a classic id, `learned` / `learned:FAMILY` (its rate points) or `learned:MODEL`."""
+        cid, _, which = self.codec.partition(":")
+        if cid != "learned":
+            return from_config({"id": self.codec})
+        from .codecs.learned import Learned
+        from .zoo import DEFAULT_FAMILY, FAMILY_NAMES
+        return Learned(family=which or DEFAULT_FAMILY) if not which or which in FAMILY_NAMES else Learned(model=which)
+
     def codec_for(self, chunk: np.ndarray, lo: int | None = None, hi: int | None = None) -> Codec:
         """The mzc codec for this chunk: noise fit and knob search use the chunk; value range [lo, hi] (default:
         the chunk's own)."""
@@ -54,14 +64,19 @@ class CodecSettings:
             if self.max_error is not None:
                 return NearLossless(max_error=int(self.max_error))
             return Lossless().prepare(stats)
-        base = from_config({"id": self.codec}).prepare(stats)
+        base = self.base_codec().prepare(stats)
+        points = base.knob_values()
         if self.knob is not None:
+            if points and self.knob not in points:
+                raise MzcError(f"knob {self.knob} is not one of {self.codec}'s rate points {points}")
             base = base.with_knob(self.knob)
-        elif self.quality is not None:
-            target = parse_quality(self.quality)
+        elif self.quality is not None or points:
+            # a learned family without a target: 50x, as `mzc encode --codec learned`
+            target = parse_quality(self.quality or "50x")
             budget = chunk.nbytes / target.value if target.kind == "ratio" else None
             span = float(chunk.max()) - float(chunk.min())
-            base = base.with_knob(search_knob(base, [chunk], target, budget, span).knob)
+            search = choose_point if points else search_knob
+            base = base.with_knob(search(base, [chunk], target, budget, span).knob)
         base = base.bind()
         if self.max_error is not None:
             bound = Bound.absolute(int(self.max_error), lo, hi)
