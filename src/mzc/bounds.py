@@ -85,7 +85,7 @@ class Bound:
         if not self.models:
             return float("nan")
         err = np.abs(decoded.astype(np.float64) - original.astype(np.float64))
-        sigma = self.models[min(channel, len(self.models) - 1)].sigma(original)
+        sigma = self.models[channel].sigma(original)
         with np.errstate(divide="ignore", invalid="ignore"):
             units = np.where(err > 0, err / sigma, 0.0)
         return float(units.max(initial=0.0))

@@ -58,7 +58,7 @@ class CodecSettings:
         if self.noise is not None:
             model = self.model or fit_noise([p for p in chunk.reshape(-1, *chunk.shape[-2:])], (lo, hi))
             bound = Bound.noise(self.noise, [model], lo, hi)
-        if self.codec in ("lossless", "nearlossless", "noise") or self.codec == "auto":
+        if self.codec in ("auto", "lossless", "nearlossless", "noise"):
             if bound is not None:
                 return Noise(bound=bound.config(), effort=self.effort)
             if self.max_error is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import MzcError
-from .neural_field import Field, count_params, dequantize, grid_nodes, pack, param_shapes, quantize, row_steps
+from .neural_field import Field, count_params, grid_nodes, pack, param_shapes, quantize, row_steps
 
 GRID_FEATURES = 2
 GRID_LEVELS = 4

@@ -15,8 +15,6 @@ import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 
-import numpy as np
-
 from .errors import MzcError
 from .resample import resample, sample_positions, scaled_length
 

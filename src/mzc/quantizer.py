@@ -13,6 +13,7 @@ depend on how any machine rounds a square root.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -46,10 +47,17 @@ class BinTable:
             raise MzcError("internal error: value outside the quantizer's range")
         return np.searchsorted(self.starts, x, side="right") - 1
 
+    @functools.cached_property
+    def _lut(self) -> np.ndarray:
+        """Bin index of every value in [lo, hi], built once per table (a chunk needs it two or three times)."""
+        return np.searchsorted(self.starts, np.arange(self.lo, self.hi + 1), side="right") - 1
+
     def lookup(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """index() through a table over [lo, hi] (fast for 8/16-bit data)."""
-        lut = (np.searchsorted(self.starts, np.arange(self.lo, self.hi + 1), side="right") - 1).astype(dtype)
-        return lut[np.asarray(x, np.int64) - self.lo]
+        offsets = np.asarray(x, np.int64) - self.lo
+        if offsets.size and (int(offsets.min()) < 0 or int(offsets.max()) >= self._lut.size):
+            raise MzcError("internal error: value outside the quantizer's range")
+        return self._lut[offsets].astype(dtype, copy=False)
 
     def value(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx)

@@ -12,7 +12,6 @@ frame whose chunk records are all present and pass their CRC, and finishes the f
 from __future__ import annotations
 
 import math
-import os
 import struct
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from .codecs.base import Codec
 from .container import (DATA, END_MAGIC, HEAD, MAGIC, MAJOR, MINOR, PREAMBLE_SIZE, REPORT, Writer, crc32c, pack_msg,
                         record_bytes, unpack_chunk, unpack_msg)
+from .encoder import encode_chunk
 from .errors import MzcError
 from .metrics import Fidelity
 from .tiling import Grid, default_chunks
@@ -97,13 +97,10 @@ class StackWriter:
         first = self.frames * grid.n_chunks
         for i in range(grid.n_chunks):
             block = np.ascontiguousarray(frame[grid.slices(i)])
-            codec = self._codec.for_chunk(self.axes[1:], grid.slices(i))
-            body, params = codec.encode(block)
-            back = codec.decode(body, block.shape, block.dtype, params)
-            bound = getattr(codec, "bound", None)
-            if bound is not None and np.any(np.abs(back.astype(np.float64) - block) > bound.allowed(block, 0)):
-                raise MzcError(f"internal error: chunk exceeded its bound ({bound.describe()})")
-            self._fid.add(block, back)
+            config = pack_msg(self._codec.for_chunk(self.axes[1:], grid.slices(i)).config())
+            # the encoder's worker: code, decode back, check any bound on every pixel, sum the fidelity
+            body, params, part = encode_chunk(config, block, self._fid.data_range, self._codec.lossless)
+            self._fid.merge(part)
             self._writer.write_chunk(first + i, params, body)
         self._lo, self._hi = min(self._lo, float(frame.min())), max(self._hi, float(frame.max()))
         self._fh.flush()  # a frame on disk survives a crash of this process
