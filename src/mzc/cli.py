@@ -361,6 +361,78 @@ def verify(inputs, against, as_json):
     sys.exit(outcome.status)
 
 
+def parse_pair(text: str, option: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(","))
+    except ValueError:
+        raise MzcError(f"{option} {text!r}: expected two channel indices like 0,1") from None
+    return a, b
+
+
+def print_eval(result: dict) -> None:
+    """One rich table per task: the agreement figures first, then the paired shape tests."""
+    head = f"{result['original']} vs {result['input']}"
+    if "ratio" in result:
+        head += f" ({result.get('codec')}, {result['ratio']:.1f}x)"
+    stderr.print(head, markup=False)
+    for task in ("segmentation", "intensity", "ratiometric"):
+        if task not in result:
+            continue
+        rep = result[task]
+        table = Table(title=task, show_header=False, box=None, title_justify="left")
+        for key, value in rep.items():
+            if key != "shape_tests":
+                table.add_row(key, str(value))
+        stderr.print(table)
+        if "shape_tests" in rep:
+            tests = Table("feature", "n", "mean ref", "mean test", "mean rel. diff", "paired t p", "Wilcoxon p",
+                          title="paired tests on matched objects", title_justify="left", box=None)
+            for name, t in rep["shape_tests"].items():
+                tests.add_row(name, str(t["n"]), *(f"{t[k]:.4g}" if t[k] is not None else "-" for k in
+                                                   ("mean_ref", "mean_test", "mean_rel_diff", "t_p", "wilcoxon_p")))
+            stderr.print(tests)
+
+
+@cli.command("eval")
+@click.argument("original", type=click.Path(dir_okay=False))
+@click.argument("decoded", type=click.Path(dir_okay=False))
+@click.option("--task", "tasks", multiple=True, type=click.Choice(["segmentation", "intensity", "ratiometric"]),
+              help="Analysis to compare (repeatable; default segmentation).")
+@click.option("--channel", type=click.IntRange(0), help="Segment/measure this channel only (default: every channel).")
+@click.option("--channels", "ratio_channels", default="0,1", show_default=True, metavar="A,B",
+              help="Ratiometric: numerator and denominator channels.")
+@click.option("--segmenter", default="classic", show_default=True,
+              help="classic, stardist, cellpose (when installed with weights) or package.module:function.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Write a side-by-side PNG of one plane.")
+@click.option("--min-f1", "min_f1", type=click.FloatRange(0, 1),
+              help="Exit 1 when the segmentation F1 agreement is below this (for scripts).")
+@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None, help="Decode workers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, min_f1, workers, as_json):
+    """Does the analysis still agree? Compare ORIGINAL.tif with DECODED (.mzc, or a TIFF from any tool)."""
+    from .evaluate import evaluate as run_eval
+    tasks = tasks or ("segmentation",)
+    if min_f1 is not None and "segmentation" not in tasks:
+        raise MzcError("--min-f1 needs --task segmentation")
+    if png is not None and os.path.isdir(png):
+        raise MzcError(f"--png {png} is a folder; give a file name")
+    try:
+        result = run_eval(original, decoded, tasks, channel, parse_pair(ratio_channels, "--channels"), segmenter, png,
+                          workers or default_workers())
+    except (MzcError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a library failure (a segmenter plug-in, say) is one line
+        if os.environ.get("MZC_DEBUG"):
+            raise
+        raise MzcError(f"eval failed: {type(exc).__name__}: {exc}; set MZC_DEBUG=1 for a traceback") from None
+    if as_json:
+        click.echo(to_json(result))
+    else:
+        print_eval(result)
+    if min_f1 is not None and result["segmentation"]["f1"] < min_f1:
+        raise MzcError(f"segmentation F1 agreement {result['segmentation']['f1']:.4f} is below --min-f1 {min_f1:g}")
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")

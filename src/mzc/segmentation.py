@@ -1,5 +1,6 @@
 """Classical nuclei/object segmentation and object matching: the downstream check that a lossy file still segments
-the same (smoothing, Otsu threshold, distance-transform watershed; matching at IoU >= 0.5 as in the seed study)."""
+the same (smoothing, Otsu threshold, distance-transform watershed from h-maxima seeds; matching at IoU >= 0.5 as in
+the seed study)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,8 @@ import numpy as np
 from scipy import ndimage
 
 SMOOTH_SIGMA = 2.0
-MIN_DISTANCE = 7
+DISTANCE_SIGMA = 1.0
+SEED_DEPTH = 1.0
 MIN_SIZE = 20
 
 
@@ -22,15 +24,15 @@ def foreground(plane: np.ndarray) -> np.ndarray:
 
 
 def segment(plane: np.ndarray) -> np.ndarray:
-    """Label image of objects in a 2-D plane (0 = background)."""
-    from skimage.feature import peak_local_max
-    from skimage.morphology import remove_small_objects
+    """Label image of objects in a 2-D plane (0 = background).
+
+    Seeds are the h-maxima (h = 1 px) of the lightly smoothed distance transform: plain local maxima split every
+    elongated nucleus along its ridge (14 objects for the 9 nuclei of the nuclei2d sample; 9 with h-maxima)."""
+    from skimage.morphology import h_maxima, remove_small_objects
     from skimage.segmentation import watershed
     mask = remove_small_objects(foreground(plane), max_size=MIN_SIZE)
-    distance = ndimage.distance_transform_edt(mask)
-    peaks = peak_local_max(distance, min_distance=MIN_DISTANCE, labels=ndimage.label(mask)[0], exclude_border=False)
-    markers = np.zeros(plane.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask), DISTANCE_SIGMA)
+    markers = ndimage.label(h_maxima(distance, SEED_DEPTH) & mask)[0]
     return watershed(-distance, markers, mask=mask).astype(np.int32)
 
 
@@ -42,6 +44,8 @@ class Matching:
     mean_iou: float
     n_ref: int
     n_test: int
+    pairs: np.ndarray  # (2, n_matched): reference label, test label of each match
+    ious: np.ndarray  # IoU of each match
 
 
 def match(ref: np.ndarray, test: np.ndarray, threshold: float = 0.5) -> Matching:
@@ -57,4 +61,5 @@ def match(ref: np.ndarray, test: np.ndarray, threshold: float = 0.5) -> Matching
     precision = tp / n_test if n_test else 1.0
     recall = tp / n_ref if n_ref else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Matching(f1, precision, recall, float(iou[good].mean()) if tp else 0.0, n_ref, n_test)
+    return Matching(f1, precision, recall, float(iou[good].mean()) if tp else 0.0, n_ref, n_test,
+                    pairs[:, good], iou[good])
