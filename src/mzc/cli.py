@@ -433,6 +433,67 @@ def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, 
         raise MzcError(f"segmentation F1 agreement {result['segmentation']['f1']:.4f} is below --min-f1 {min_f1:g}")
 
 
+def parse_list(text: str, option: str, kind=str) -> tuple:
+    try:
+        return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise MzcError(f"{option} {text!r}: expected a comma-separated list") from None
+
+
+@cli.command()
+@click.argument("data", nargs=-1, required=True)
+@click.option("--codecs", help="Comma-separated: mzc modes (lossless, nearlossless, noise, bounded, auto, j2k, htj2k, "
+              "jxl, avif, sperr, learned, inr, hybrid) and baselines (plain:j2k, plain:htj2k, plain:jxl, plain:avif, "
+              "plain:sperr, plain:jpegls). Default: all.")
+@click.option("--ratios", default="10,50,200,500", show_default=True, help="Target ratios (real bytes).")
+@click.option("--no-defaults", "no_defaults", is_flag=True, help="Skip each mode's default-setting point.")
+@click.option("--eval", "tasks", default="", metavar="TASKS",
+              help="Also measure downstream agreement: segmentation,intensity,ratiometric.")
+@click.option("--channel", type=click.IntRange(0), help="eval: segment/measure this channel only.")
+@click.option("--channels", "ratio_channels", default="0,1", show_default=True, metavar="A,B",
+              help="eval ratiometric: numerator and denominator channels.")
+@click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
+              help="inr/hybrid: fit seconds per file.")
+@click.option("-o", "--output", default="mzc-bench", show_default=True,
+              help="Report folder: bench.md, bench.json, rd_psnr.png, rd_ssim.png.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Workers for mzc encode/decode (1 compares codecs fairly with the one-thread baselines).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON row per measurement on stdout.")
+@click.option("--quiet", is_flag=True, help="No per-row lines on stderr.")
+def bench(data, codecs, ratios, no_defaults, tasks, channel, ratio_channels, time_budget, output, workers, as_json,
+          quiet):
+    """Rate-distortion (and downstream agreement) of every codec on DATA files or folders, at equal real ratios."""
+    from .bench import CODECS, BenchOptions, run as run_bench
+    from .evaluate import TASKS
+    task_list = parse_list(tasks, "--eval")
+    for t in task_list:
+        if t not in TASKS:
+            raise MzcError(f"--eval {t!r}: choose from {', '.join(TASKS)}")
+
+    def show(row):
+        if as_json:
+            click.echo(to_json(row))
+        if quiet:
+            return
+        if "error" in row:
+            stderr.print(f"{row['file']} {row['codec']} {row['target']}: not reached ({row['error']})", markup=False,
+                         soft_wrap=True)
+            return
+        seg = row.get("eval", {}).get("segmentation", {})
+        extra = f", F1 {seg['f1']:.4f}" if "f1" in seg else ""
+        stderr.print(f"{row['file']} {row['codec']} {row['target']}: {row['ratio']:.1f}x, {row['psnr_db']} dB, "
+                     f"SSIM {row['ssim']}{extra}", markup=False, soft_wrap=True)
+
+    opts = BenchOptions(codecs=parse_list(codecs, "--codecs") if codecs else CODECS,
+                        ratios=parse_list(ratios, "--ratios", float), defaults=not no_defaults, tasks=task_list,
+                        channel=channel, ratio_channels=parse_pair(ratio_channels, "--channels"),
+                        time_budget=time_budget, workers=workers, progress=show)
+    run_bench(list(data), opts, output)
+    if not quiet:
+        stderr.print(f"report: {os.path.join(output, 'bench.md')} (+ bench.json, rd_psnr.png, rd_ssim.png)",
+                     markup=False)
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
