@@ -91,7 +91,13 @@ def test_bench_rows_and_report_folder(tmp_path, nuclei_path):
     saved = json.loads((rep / "bench.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(rows, default=str)) and saved["meta"]["tasks"] == list(opts.tasks)
     md = (rep / "bench.md").read_text()
-    assert md.count("\n| ") == len(rows) + 1 and "not reached" in md and "seg F1" in md
+    summary, _, table = md.partition("## nuclei")
+    assert table.count("\n| ") == len(rows) + 1 and "not reached" in table and "seg F1" in table
+    # the F1 summary: one row per codec measured at that target, the worst file last
+    default = summary.split("at each mode's default setting")[1].split("###")[0]
+    assert {line.split(" | ")[0] for line in default.splitlines() if line.startswith("| ") and "---" not in line} == \
+        {"| codec", "| lossless", "| noise", "| j2k"}
+    assert f"| j2k | {by[('j2k', 'default')]['eval']['segmentation']['f1']:.3f} |" in default
     for name in ("rd_psnr.png", "rd_ssim.png"):
         assert imagecodecs.png_decode((rep / name).read_bytes()).ndim == 3
 

@@ -23,6 +23,6 @@ def test_api_examples_run(tmp_path, monkeypatch):
     shutil.copy(TESTDATA / "nuclei2d_u16.tif", tmp_path / "nuclei.tif")
     monkeypatch.chdir(tmp_path)
     code = blocks()
-    assert len(code) >= 7  # encode, read, decode, info/verify, writer, encode_many, zarr
+    assert len(code) >= 8  # encode, read, decode, info/verify, writer, encode_many, zarr, eval/bench
     for k, block in enumerate(code):
         exec(compile(block, f"docs/api.md block {k + 1}", "exec"), {"__name__": "__doc__"})

@@ -46,6 +46,7 @@ class BenchOptions:
     ratio_channels: tuple[int, int] = (0, 1)
     time_budget: float | None = None  # inr/hybrid fit seconds per file
     workers: int = 1
+    command: str | None = None  # the command line, recorded in the report
     progress: Callable[[dict], None] | None = field(default=None, repr=False)
 
     def __post_init__(self):

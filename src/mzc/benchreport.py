@@ -23,7 +23,8 @@ def write_report(folder: str, rows: list[dict], opts) -> None:
     os.makedirs(folder, exist_ok=True)
     meta = {"machine": machine(), "date": datetime.date.today().isoformat(), "codecs": list(opts.codecs),
             "ratios": list(opts.ratios), "tasks": list(opts.tasks), "channel": opts.channel,
-            "ratio_channels": list(opts.ratio_channels), "time_budget": opts.time_budget, "workers": opts.workers}
+            "ratio_channels": list(opts.ratio_channels), "time_budget": opts.time_budget, "workers": opts.workers,
+            "command": opts.command}
     _write(os.path.join(folder, "bench.json"), json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
     _write(os.path.join(folder, "bench.md"), markdown(rows, meta))
     for metric, label in (("psnr_db", "PSNR (dB, data range)"), ("ssim", "SSIM")):
@@ -79,11 +80,14 @@ def markdown(rows: list[dict], meta: dict) -> str:
              "raw data, one process, wall time: mzc encode includes its knob search and the check that decodes every "
              "chunk back; plain encode times one encode at the knob found by bisection (search excluded). `default` "
              "= `mzc encode --codec X` without -q."]
+    if meta.get("command"):
+        lines += ["", f"Command: `{meta['command']}`"]
     if tasks:
-        lines.append(f"Downstream agreement ({', '.join(tasks)}; evaluate.py): segmentation F1 at IoU >= 0.5 "
+        lines += ["", f"Downstream agreement ({', '.join(tasks)}; evaluate.py): segmentation F1 at IoU >= 0.5 "
                      "against the original's segmentation, smallest paired t-test p over area/eccentricity/"
                      "circularity/perimeter of matched objects; integrated intensity per original object (OLS slope, "
-                     "Pearson r, median relative error); ratio maps (SSIM, PSNR, r).")
+                     "Pearson r, median relative error); ratio maps (SSIM, PSNR, r)."]
+    lines += f1_summary(rows, tasks)
     for name in dict.fromkeys(r["file"] for r in rows):
         lines += ["", f"## {name}", ""]
         heads = [h for _, h in COLUMNS] + eval_headers(tasks)
@@ -97,6 +101,38 @@ def markdown(rows: list[dict], meta: dict) -> str:
             cells = [codec] + [_fmt(r.get(k)) for k, _ in COLUMNS[1:]] + eval_cells(r, tasks)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+SUMMARY_TARGETS = ("default", "50x", "200x")
+
+
+def f1_summary(rows: list[dict], tasks: list[str]) -> list[str]:
+    """Segmentation F1 agreement, codec by file, at each mode's default setting and at 50x / 200x."""
+    if "segmentation" not in tasks:
+        return []
+    files = list(dict.fromkeys(r["file"] for r in rows))
+    out = []
+    for target in SUMMARY_TARGETS:
+        chosen = [r for r in rows if r["target"] == target]
+        if not chosen:
+            continue
+        codecs = list(dict.fromkeys(r["codec"] for r in chosen))
+        where = "each mode's default setting" if target == "default" else target
+        out += ["", f"### Segmentation F1 agreement at {where}", "",
+                "| codec | " + " | ".join(files) + " | min |", "|" + "---|" * (len(files) + 2)]
+        for codec in codecs:
+            cells, values = [], []
+            for name in files:
+                r = next((r for r in chosen if r["codec"] == codec and r["file"] == name), None)
+                f1 = (r or {}).get("eval", {}).get("segmentation", {}).get("f1")
+                if f1 is None:
+                    cells.append("not reached" if r is not None and "error" in r else "-")
+                    continue
+                values.append(f1)
+                cells.append(f"{f1:.3f}")
+            worst = f"{min(values):.3f}" if values else "-"
+            out.append(f"| {codec} | " + " | ".join(cells) + f" | {worst} |")
+    return out
 
 
 def rd_plot(path: str, rows: list[dict], metric: str, label: str) -> None:

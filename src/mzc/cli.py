@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from contextlib import contextmanager
 
@@ -487,7 +488,8 @@ def bench(data, codecs, ratios, no_defaults, tasks, channel, ratio_channels, tim
     opts = BenchOptions(codecs=parse_list(codecs, "--codecs") if codecs else CODECS,
                         ratios=parse_list(ratios, "--ratios", float), defaults=not no_defaults, tasks=task_list,
                         channel=channel, ratio_channels=parse_pair(ratio_channels, "--channels"),
-                        time_budget=time_budget, workers=workers, progress=show)
+                        time_budget=time_budget, workers=workers, progress=show,
+                        command=" ".join(["mzc", *map(shlex.quote, sys.argv[1:])]))
     run_bench(list(data), opts, output)
     if not quiet:
         stderr.print(f"report: {os.path.join(output, 'bench.md')} (+ bench.json, rd_psnr.png, rd_ssim.png)",
