@@ -195,6 +195,23 @@ def test_pack_unpack_round_trip_is_exact():
     assert evaluate(g, pos).shape == (40, 50)
 
 
+def test_extreme_grid_rows_pack_at_the_finest_step():
+    """A grid row that is quiet but for one node at +max beside one at -max (a saturated spot beside a dark one in a
+    residual), at a step far below its RMS: the integers hit their cap, and the delta of the two neighbours must
+    still fit the 16-bit stream (found on foci2d with --codec hybrid: 'quantized weight out of range')."""
+    f = Field("grid", (400, 500), 0.0, 1.0, (16.0, 8.0), 2, (8, 8))
+    f.params = [np.zeros(s, np.float32) for s in neural_field.param_shapes(f)]
+    fine = f.params[1]
+    fine[:, 10, 20], fine[:, 10, 21] = 1.0, -1.0
+    steps = row_steps(f.params, "grid", 2, 1e-3)
+    ints = quantize(f.params, steps, 2)
+    assert np.abs(ints[1]).max() > 8000  # the step is set by the integer cap, not by the RMS
+    g = unpack(pack(f, steps, ints), (400, 500))
+    for p, q, st, i in zip(g.params, ints, steps, range(len(ints))):
+        assert np.array_equal(np.rint(p / st.reshape(neural_field._rows_axis(p, i < 2))), q)
+    assert np.abs(g.params[1] - fine).max() <= steps[1].max()
+
+
 def hostile(body: bytes, **changes) -> bytes:
     m = msgpack.unpackb(body, raw=False)
     m.update(changes)

@@ -152,9 +152,11 @@ def row_steps(params: list[np.ndarray], net: str, n_grids: int, s: float) -> lis
         rows = p.reshape(p.shape[0], -1) if (net == "grid" and i < n_grids) else p.reshape(-1, p.shape[-1]).T
         rows = rows.astype(np.float64)
         rms = np.sqrt(np.mean(np.square(rows), axis=1)) + 1e-12
-        mult = s if (net == "grid" and i < n_grids) else s / 8
-        # no integer beyond +-32000 (they are stored in at most 16 bits after zigzag)
-        step = np.maximum(rms * mult, np.abs(rows).max(axis=1) / 32000)
+        is_grid = net == "grid" and i < n_grids
+        mult = s if is_grid else s / 8
+        # stored in at most 16 bits after zigzag: MLP integers up to +-32000; grid nodes are stored as differences
+        # of neighbours, which can be twice their values, so +-16000
+        step = np.maximum(rms * mult, np.abs(rows).max(axis=1) / (16000 if is_grid else 32000))
         # stored as float16 (2 bytes a row matter at 512x): round up here so coder and decoder use the same steps
         half = np.clip(step, 1e-7, 6e4).astype(np.float16)
         half = np.where(half.astype(np.float64) < step, np.nextafter(half, np.float16(np.inf)), half)
