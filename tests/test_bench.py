@@ -130,3 +130,35 @@ def test_bench_cli_missing_data(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mzc", "bench", str(tmp_path / "nope.tif")],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1 and "no such file or folder" in proc.stderr
+
+
+def test_noise_reference_adds_one_sigma_of_each_channels_own_noise():
+    """reference:noise perturbs each channel by its own fitted Poisson-Gaussian noise: the added difference,
+    divided by the true sigma(x), has unit spread; channels with different gains get different models."""
+    from mzc.noise_reference import renoise
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:256, :320]
+    clean = 300 + 2500 * (0.5 + 0.5 * np.sin(yy / 23.0) * np.cos(xx / 31.0))
+    gains = (2.0, 8.0)
+    stack = np.stack([clean + rng.normal(0, 1, clean.shape) * np.sqrt(g * clean + 100) for g in gains])
+    stack = np.clip(np.rint(stack), 0, 65535).astype(np.uint16)  # CYX
+    noisy, models = renoise(stack, "CYX")
+    assert noisy.shape == stack.shape and noisy.dtype == stack.dtype
+    for c, (g, model) in enumerate(zip(gains, models)):
+        assert model.a == pytest.approx(g, rel=0.15)
+        z = (noisy[c].astype(float) - stack[c]) / np.sqrt(g * stack[c] + 100)
+        assert abs(z.mean()) < 0.02 and z.std() == pytest.approx(1.0, rel=0.1)
+    again, _ = renoise(stack, "CYX")
+    assert np.array_equal(again, noisy)  # seeded: the same yardstick every run
+
+
+def test_noise_reference_row(tmp_path, nuclei_path):
+    rows = run([str(nuclei_path)], BenchOptions(codecs=("reference:noise", "noise"), tasks=("segmentation",)),
+               str(tmp_path / "rep"))
+    ref = next(r for r in rows if r["codec"] == "reference:noise")
+    assert ref["target"] == "1 sigma" and ref["ratio"] == 1.0 and ref["encode_MBps"] is None
+    assert 0 < ref["eval"]["segmentation"]["f1"] <= 1 and ref["noise_models"][0]["a"] > 0
+    within = next(r for r in rows if r["codec"] == "noise" and r["target"] == "default")
+    assert within["psnr_db"] > ref["psnr_db"]  # coding within 1 sigma moves pixels less than 1 sigma of noise
+    md = (tmp_path / "rep" / "bench.md").read_text()
+    assert "| reference:noise | " in md.split("## nuclei")[0]  # the yardstick row of the F1 summary

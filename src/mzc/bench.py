@@ -6,7 +6,9 @@ original's segmentation is computed once per file). Targets are ratios (`50x`) a
 (`default`: what `mzc encode --codec X` does without -q). The guaranteed-error modes have no ratio knob, so they are
 measured at fixed bounds and their ratio follows from the data: nearlossless at +-1/4/16 grey levels, noise at
 0.5/1/2 sigma(x) (1 sigma is `--noise 1`, the default in the table), bounded (a J2K base + the residual that keeps the
-bound) at 1 sigma. Results are written as JSON, a markdown table and rate-distortion plots (benchreport.py)."""
+bound) at 1 sigma. `reference:noise` is no codec: the original plus one more sigma(x) of its own noise, the
+yardstick for downstream agreement (what re-imaging would change). Results are written as JSON, a markdown table and
+rate-distortion plots (benchreport.py)."""
 from __future__ import annotations
 
 import os
@@ -26,7 +28,8 @@ from .metrics import Fidelity
 MODES = ("lossless", "nearlossless", "noise", "bounded", "auto", "j2k", "htj2k", "jxl", "avif", "sperr", "learned",
          "inr", "hybrid")
 BASELINES = tuple(f"plain:{c}" for c in PLAIN_IDS)
-CODECS = MODES + BASELINES
+REFERENCE = "reference:noise"  # no codec: the original + one sigma(x) of fresh noise (noise_reference.py)
+CODECS = MODES + BASELINES + (REFERENCE,)
 RATIOS = (10, 50, 200, 500)
 FIXED = {
     "lossless": [("default", {"lossless": True})],
@@ -63,6 +66,8 @@ def points(codec: str, opts: BenchOptions) -> list[tuple[str, dict | float]]:
     """(target label, encode options or, for a plain baseline, the ratio) of every measurement of one codec."""
     if codec in FIXED:
         return list(FIXED[codec])
+    if codec == REFERENCE:
+        return [("1 sigma", None)]
     if codec.startswith("plain:"):
         return [(f"{r:g}x", float(r)) for r in opts.ratios]
     extra = {"time_budget": opts.time_budget} if codec in ("inr", "hybrid") and opts.time_budget else {}
@@ -73,6 +78,11 @@ def points(codec: str, opts: BenchOptions) -> list[tuple[str, dict | float]]:
 def measure(path: str, array: np.ndarray, axes: str, codec: str, setting, opts: BenchOptions,
             tmp: str) -> tuple[np.ndarray, dict]:
     """Encode and decode once; returns the decoded array and the size/speed fields of the row."""
+    if codec == REFERENCE:
+        from .noise_reference import renoise
+        noisy, models = renoise(array, axes)
+        return noisy, {"bytes": array.nbytes, "encode_seconds": None, "decode_seconds": None,
+                       "noise_models": [m.as_dict() for m in models]}
     if codec.startswith("plain:"):
         res = run_plain(codec.partition(":")[2], array, axes, setting)
         return res.decoded, {"bytes": res.nbytes, "encode_seconds": res.encode_seconds,
@@ -122,11 +132,13 @@ def fidelity_fields(array: np.ndarray, decoded: np.ndarray, data_range: float, s
     fid.add(array, decoded)
     rep = fid.report()
     mb = array.nbytes / 1e6
+
+    def speed(seconds):
+        return None if seconds is None else round(mb / max(seconds, 1e-9), 3)
     return {"ratio": round(array.nbytes / sizes["bytes"], 3), "bpp": round(8 * sizes["bytes"] / array.size, 5),
             **{k: rep[k] for k in ("psnr_db", "ssim", "max_abs_error", "pearson_r")},
-            "encode_MBps": round(mb / max(sizes["encode_seconds"], 1e-9), 3),
-            "decode_MBps": round(mb / max(sizes["decode_seconds"], 1e-9), 3),
-            **{k: v for k, v in sizes.items() if k in ("chosen", "knob")}, "bytes": sizes["bytes"]}
+            "encode_MBps": speed(sizes["encode_seconds"]), "decode_MBps": speed(sizes["decode_seconds"]),
+            **{k: v for k, v in sizes.items() if k in ("chosen", "knob", "noise_models")}, "bytes": sizes["bytes"]}
 
 
 def evaluate_fields(ref: Reference, decoded: np.ndarray, opts: BenchOptions) -> dict:

@@ -116,6 +116,7 @@ def f1_summary(rows: list[dict], tasks: list[str]) -> list[str]:
         chosen = [r for r in rows if r["target"] == target]
         if not chosen:
             continue
+        chosen += [r for r in rows if r["codec"] == "reference:noise"]  # the yardstick, in every table
         codecs = list(dict.fromkeys(r["codec"] for r in chosen))
         where = "each mode's default setting" if target == "default" else target
         out += ["", f"### Segmentation F1 agreement at {where}", "",
@@ -145,7 +146,7 @@ def rd_plot(path: str, rows: list[dict], metric: str, label: str) -> None:
     cols = min(4, len(files))
     nrows = -(-len(files) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False, constrained_layout=True)
-    codecs = list(dict.fromkeys(r["codec"] for r in rows))
+    codecs = list(dict.fromkeys(r["codec"] for r in rows if r["codec"] != "reference:noise"))
     colours = {c: plt.cm.tab20(i % 20) for i, c in enumerate(codecs)}
     for ax, name in zip(axes.ravel(), files):
         for codec in codecs:
@@ -156,6 +157,10 @@ def rd_plot(path: str, rows: list[dict], metric: str, label: str) -> None:
             x, y = np.array(pts).T
             style = "--" if codec.startswith("plain:") else "-"
             ax.plot(x, y, style, marker="o", ms=3, lw=1.2, color=colours[codec], label=codec)
+        ref = [r[metric] for r in rows if r["file"] == name and r["codec"] == "reference:noise" and
+               isinstance(r.get(metric), (int, float))]
+        if ref:
+            ax.axhline(ref[0], color="0.4", ls=":", lw=1, label="original + 1 sigma of its noise")
         ax.set_xscale("log")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("compression ratio (real bytes)")

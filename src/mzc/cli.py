@@ -444,8 +444,9 @@ def parse_list(text: str, option: str, kind=str) -> tuple:
 @cli.command()
 @click.argument("data", nargs=-1, required=True)
 @click.option("--codecs", help="Comma-separated: mzc modes (lossless, nearlossless, noise, bounded, auto, j2k, htj2k, "
-              "jxl, avif, sperr, learned, inr, hybrid) and baselines (plain:j2k, plain:htj2k, plain:jxl, plain:avif, "
-              "plain:sperr, plain:jpegls). Default: all.")
+              "jxl, avif, sperr, learned, inr, hybrid), baselines (plain:j2k, plain:htj2k, plain:jxl, plain:avif, "
+              "plain:sperr, plain:jpegls) and reference:noise (the original + 1 sigma of its own noise, the "
+              "yardstick for --eval). Default: all.")
 @click.option("--ratios", default="10,50,200,500", show_default=True, help="Target ratios (real bytes).")
 @click.option("--no-defaults", "no_defaults", is_flag=True, help="Skip each mode's default-setting point.")
 @click.option("--eval", "tasks", default="", metavar="TASKS",
