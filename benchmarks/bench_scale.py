@@ -9,7 +9,6 @@ Needs ~12 GB free disk in the temp folder (MZC_BENCH_TMP, default /tmp).
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

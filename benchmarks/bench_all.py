@@ -1,0 +1,62 @@
+"""Every codec on all of ../shared/data through `mzc bench`, with downstream agreement -> benchmarks/results/bench/
+(bench.md, bench.json, rd_psnr.png, rd_ssim.png).
+
+Run by hand (about 4 hours on 2 cores; the STP stack is most of it):
+    python benchmarks/bench_all.py                      # everything
+    python benchmarks/bench_all.py --files foci2d_h2ax_u16.tif --codecs hybrid,reference:noise
+Rows of files and codecs not named are kept from bench.json, so one file or codec can be measured again after a
+change; the report is rewritten from the merged rows. Settings are those of
+    mzc bench DATA --eval segmentation,intensity,ratiometric --time-budget 60   (ratios 10,50,200,500, defaults)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, data_files  # noqa: E402
+
+from mzc.bench import CODECS, BenchOptions, run  # noqa: E402
+from mzc.benchreport import write_report  # noqa: E402
+
+OUT = RESULTS / "bench"
+TASKS = ("segmentation", "intensity", "ratiometric")
+TIME_BUDGET = 60.0
+COMMAND = "mzc bench ../shared/data --eval segmentation,intensity,ratiometric --time-budget 60"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", help="comma-separated file names of ../shared/data (default: all)")
+    ap.add_argument("--codecs", help="comma-separated codecs (default: all)")
+    args = ap.parse_args()
+    files = data_files()
+    if args.files:
+        wanted = set(args.files.split(","))
+        files = [f for f in files if f.name in wanted]
+        if len(files) != len(wanted):
+            raise SystemExit(f"not in the data folder: {sorted(wanted - {f.name for f in data_files()})}")
+    codecs = tuple(args.codecs.split(",")) if args.codecs else CODECS
+    opts = BenchOptions(codecs=codecs, tasks=TASKS, time_budget=TIME_BUDGET, command=COMMAND,
+                        progress=lambda row: print(json.dumps(row, default=str)[:200], flush=True))
+    saved = OUT / "bench.json"
+    old = json.loads(saved.read_text())["rows"] if saved.exists() else []
+    for path in files:
+        new = run([str(path)], opts)
+        old = merge(old, new, [f.name for f in data_files()])
+        write_report(str(OUT), old, BenchOptions(tasks=TASKS, time_budget=TIME_BUDGET, command=COMMAND))
+
+
+def merge(old: list[dict], new: list[dict], file_order: list[str]) -> list[dict]:
+    """Replace the (file, codec) pairs measured again; order rows by file, then by codec as `mzc bench` does."""
+    again = {(r["file"], r["codec"]) for r in new}
+    rows = [r for r in old if (r["file"], r["codec"]) not in again] + new
+    rank = {c: i for i, c in enumerate(CODECS)}
+    return sorted(rows, key=lambda r: (file_order.index(r["file"]) if r["file"] in file_order else len(file_order),
+                                       rank.get(r["codec"], len(rank))))
+
+
+if __name__ == "__main__":
+    main()
