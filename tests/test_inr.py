@@ -206,6 +206,46 @@ def test_time_budget_caps_the_fit(tmp_path, real_crop, monkeypatch):
     assert abs(rep["ratio"] / 64 - 1) <= 0.05
 
 
+def test_a_fine_tune_that_grows_the_stream_is_requantized_then_tuned_again(real_crop, monkeypatch):
+    """When the quantization-aware fine-tune makes the field too big, the step is searched again and the field
+    fine-tuned at that step before it is stored (re-quantizing without it cost 3.7 dB on brightfield at 64x)."""
+    state = {"searching": False, "stored": 0, "searches": 0}
+    search, packed = field_fit._step_for_budget, field_fit._packed
+
+    def spy_search(*args):
+        state["searching"], state["searches"] = True, state["searches"] + 1
+        try:
+            return search(*args)
+        finally:
+            state["searching"] = False
+
+    def spy_packed(*args):
+        body = packed(*args)
+        if not state["searching"]:
+            state["stored"] += 1
+            if state["stored"] == 1:
+                return body + bytes(1 << 20)  # the first fine-tune 'grew' the stream past the budget
+        return body
+
+    tuned_at = []  # the quantization steps each fine-tune step ran with
+    fake_quant = field_fit._fake_quant
+
+    def spy_fake_quant(torch, params, steps, n_grids):
+        if not tuned_at or tuned_at[-1] is not steps:
+            tuned_at.append(steps)
+        return fake_quant(torch, params, steps, n_grids)
+
+    monkeypatch.setattr(field_fit, "_step_for_budget", spy_search)
+    monkeypatch.setattr(field_fit, "_packed", spy_packed)
+    monkeypatch.setattr(field_fit, "_fake_quant", spy_fake_quant)
+    u = (real_crop.astype(np.float32) - real_crop.min()) / np.ptp(real_crop)
+    budget = real_crop.nbytes / 64
+    body = field_fit.fit(u, field_fit.FitOptions(budget), float(real_crop.min()), float(np.ptp(real_crop)))
+    assert state == {"searching": False, "stored": 2, "searches": 2}  # a second step search ...
+    assert len(tuned_at) == 2 and tuned_at[0][0][0] < tuned_at[1][0][0]  # ... and a fine-tune at its coarser step
+    assert len(body) <= budget and unpack(body, real_crop.shape).extent == real_crop.shape
+
+
 def test_pack_unpack_round_trip_is_exact():
     rng = np.random.default_rng(0)
     f = Field("grid", (40, 50), 10.0, 300.0, (16.0, 8.0), 2, (8, 8))
