@@ -4,8 +4,9 @@
 Run by hand (about 4 hours on 2 cores; the STP stack is most of it):
     python benchmarks/bench_all.py                      # everything
     python benchmarks/bench_all.py --files foci2d_h2ax_u16.tif --codecs hybrid,reference:noise
-Rows of files and codecs not named are kept from bench.json, so one file or codec can be measured again after a
-change; the report is rewritten from the merged rows. Settings are those of
+    python benchmarks/bench_all.py --codecs inr --ratios 50,200      # only those targets (and default) again
+Rows of files, codecs and targets not measured again are kept from bench.json, so one file or codec can be measured
+again after a change; the report is rewritten from the merged rows. Settings are those of
     mzc bench DATA --eval segmentation,intensity,ratiometric --time-budget 60   (ratios 10,50,200,500, defaults)
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_files  # noqa: E402
 
-from mzc.bench import CODECS, BenchOptions, run  # noqa: E402
+from mzc.bench import CODECS, FIXED, BenchOptions, run  # noqa: E402
 from mzc.benchreport import write_report  # noqa: E402
 
 OUT = RESULTS / "bench"
@@ -31,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", help="comma-separated file names of ../shared/data (default: all)")
     ap.add_argument("--codecs", help="comma-separated codecs (default: all)")
+    ap.add_argument("--ratios", help="comma-separated ratio targets (default: 10,50,200,500); other targets' rows are kept")
     args = ap.parse_args()
     files = data_files()
     if args.files:
@@ -39,23 +41,37 @@ def main() -> None:
         if len(files) != len(wanted):
             raise SystemExit(f"not in the data folder: {sorted(wanted - {f.name for f in data_files()})}")
     codecs = tuple(args.codecs.split(",")) if args.codecs else CODECS
-    opts = BenchOptions(codecs=codecs, tasks=TASKS, time_budget=TIME_BUDGET, command=COMMAND,
+    ratios = {"ratios": tuple(float(r) for r in args.ratios.split(","))} if args.ratios else {}
+    opts = BenchOptions(codecs=codecs, tasks=TASKS, **ratios, time_budget=TIME_BUDGET, command=COMMAND,
                         progress=lambda row: print(json.dumps(row, default=str)[:200], flush=True))
     saved = OUT / "bench.json"
     old = json.loads(saved.read_text())["rows"] if saved.exists() else []
     for path in files:
         new = run([str(path)], opts)
-        old = merge(old, new, [f.name for f in data_files()])
+        old = merge(old, new, [f.name for f in data_files()], by_target=bool(args.ratios))
         write_report(str(OUT), old, BenchOptions(tasks=TASKS, time_budget=TIME_BUDGET, command=COMMAND))
 
 
-def merge(old: list[dict], new: list[dict], file_order: list[str]) -> list[dict]:
-    """Replace the (file, codec) pairs measured again; order rows by file, then by codec as `mzc bench` does."""
-    again = {(r["file"], r["codec"]) for r in new}
-    rows = [r for r in old if (r["file"], r["codec"]) not in again] + new
+def merge(old: list[dict], new: list[dict], file_order: list[str], by_target: bool = False) -> list[dict]:
+    """Replace the (file, codec) pairs measured again, or only their (file, codec, target) rows when `by_target`;
+    order rows by file, then codec, then target as `mzc bench` does."""
+    key = (lambda r: (r["file"], r["codec"], r["target"])) if by_target else (lambda r: (r["file"], r["codec"]))
+    again = {key(r) for r in new}
+    rows = [r for r in old if key(r) not in again] + new
     rank = {c: i for i, c in enumerate(CODECS)}
     return sorted(rows, key=lambda r: (file_order.index(r["file"]) if r["file"] in file_order else len(file_order),
-                                       rank.get(r["codec"], len(rank))))
+                                       rank.get(r["codec"], len(rank)),
+                                       target_rank(r["target"]) if by_target and r["codec"] not in FIXED else 0))
+
+
+def target_rank(target: str) -> float:
+    """default first, then ratio targets (`50x`) in increasing order; a codec's other settings keep their order."""
+    if target == "default":
+        return -1.0
+    try:
+        return float(target.removesuffix("x"))
+    except ValueError:
+        return 0.0
 
 
 if __name__ == "__main__":
