@@ -162,3 +162,15 @@ def test_noise_reference_row(tmp_path, nuclei_path):
     assert within["psnr_db"] > ref["psnr_db"]  # coding within 1 sigma moves pixels less than 1 sigma of noise
     md = (tmp_path / "rep" / "bench.md").read_text()
     assert "| reference:noise | " in md.split("## nuclei")[0]  # the yardstick row of the F1 summary
+
+
+def test_f1_summary_names_the_ratio_a_codec_reached_instead_of_the_target():
+    from mzc.benchreport import f1_summary
+
+    def row(codec, target, ratio, f1):
+        return {"file": "a.tif", "codec": codec, "target": target, "ratio": ratio,
+                "eval": {"segmentation": {"f1": f1}}}
+    rows = [row("learned", "200x", 25.67, 0.966), row("j2k", "200x", 202.1, 0.5), row("j2k", "default", 20.9, 1.0)]
+    text = "\n".join(f1_summary(rows, ["segmentation"]))
+    assert "| learned | 0.966 (at 25.7x) | 0.966 |" in text
+    assert "| j2k | 0.500 | 0.500 |" in text and "| j2k | 1.000 | 1.000 |" in text
