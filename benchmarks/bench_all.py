@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_files  # noqa: E402
-
-from mzc.bench import CODECS, FIXED, BenchOptions, run  # noqa: E402
-from mzc.benchreport import write_report  # noqa: E402
+from common import RESULTS, data_files
+from mzc.analysis.bench import BenchOptions, codec_names, is_fixed_mode, run
+from mzc.analysis.benchreport import write_report
 
 OUT = RESULTS / "bench"
 TASKS = ("segmentation", "intensity", "ratiometric")
@@ -40,7 +39,7 @@ def main() -> None:
         files = [f for f in files if f.name in wanted]
         if len(files) != len(wanted):
             raise SystemExit(f"not in the data folder: {sorted(wanted - {f.name for f in data_files()})}")
-    codecs = tuple(args.codecs.split(",")) if args.codecs else CODECS
+    codecs = tuple(args.codecs.split(",")) if args.codecs else tuple(codec_names())
     ratios = {"ratios": tuple(float(r) for r in args.ratios.split(","))} if args.ratios else {}
     opts = BenchOptions(codecs=codecs, tasks=TASKS, **ratios, time_budget=TIME_BUDGET, command=COMMAND,
                         progress=lambda row: print(json.dumps(row, default=str)[:200], flush=True))
@@ -58,10 +57,10 @@ def merge(old: list[dict], new: list[dict], file_order: list[str], by_target: bo
     key = (lambda r: (r["file"], r["codec"], r["target"])) if by_target else (lambda r: (r["file"], r["codec"]))
     again = {key(r) for r in new}
     rows = [r for r in old if key(r) not in again] + new
-    rank = {c: i for i, c in enumerate(CODECS)}
+    rank = {c: i for i, c in enumerate(codec_names())}
     return sorted(rows, key=lambda r: (file_order.index(r["file"]) if r["file"] in file_order else len(file_order),
                                        rank.get(r["codec"], len(rank)),
-                                       target_rank(r["target"]) if by_target and r["codec"] not in FIXED else 0))
+                                       target_rank(r["target"]) if by_target and not is_fixed_mode(r["codec"]) else 0))
 
 
 def target_rank(target: str) -> float:

@@ -27,14 +27,14 @@ import numpy as np
 import tifffile
 
 import mzc
+from common import RESULTS, data_files, machine, write_md
+from mzc.bounds.noise_model import NoiseModel
+from mzc.bounds.quantizer import noise_bins
 from mzc.codecs import from_config
 from mzc.codecs.lossless import encode_backend
 from mzc.codecs.noise import encode_indices
-from mzc.noise import NoiseModel
-from mzc.quantizer import noise_bins
+from mzc.encoding.ratecontrol import prepared
 from mzc.stats import DataStats
-
-from common import RESULTS, data_files, machine, write_md
 
 KS = (0.5, 1.0, 2.0)
 ERRORS = (1, 4, 16)
@@ -64,7 +64,7 @@ def within(decoded: np.ndarray, original: np.ndarray, allowed: np.ndarray) -> bo
 
 def tuned(codec_id: str, planes: np.ndarray, allowed: np.ndarray) -> tuple[int, float, float]:
     """Smallest total size of `codec_id` (per plane, one knob for the channel) with every pixel within `allowed`."""
-    base = from_config({"id": codec_id}).prepare(DataStats(float(planes.min()), float(planes.max()), None))
+    base = prepared(from_config({"id": codec_id}), DataStats(float(planes.min()), float(planes.max()), None))
     lo, hi = base.knob_bounds
     warp = (math.log, math.exp) if base.knob_log else (float, float)
     a, b = warp[0](lo), warp[0](hi)
@@ -179,7 +179,7 @@ def backends_part(files, rows):
                         s, body = cpu(lambda: fn(u))
                         size, secs = size + len(body), secs + s
                 row[name] = {"ratio": round(raw / size, 3), "cpu_s": round(secs, 3)}
-            except Exception as exc:  # a coder that does not take this data: say so in the table
+            except Exception as exc:  # noqa: BLE001 - a coder that does not take this data: say so in the table
                 row[name] = {"ratio": None, "error": str(exc)[:80]}
         # SZ3 in the stabilized domain: abs bound 1.0 there, checked per pixel in the original domain
         size, viol, secs = 0, 0, 0.0

@@ -2,7 +2,8 @@
 same real ratio; ROI decode; a 1024x1024x64 synthetic volume at 512x; guidance on nuclei segmentation.
 
 Run by hand (about 35 minutes on 2 cores): python benchmarks/bench_inr.py [files,synthetic,guidance] ->
-benchmarks/results/inr.md, inr.json, inr_rd.png (parts not named are kept from inr.json). 2-D images are whole files; the 3-D stack is channel 0 of the STP brain stack (30x510x667).
+benchmarks/results/inr.md, inr.json, inr_rd.png (parts not named are kept from inr.json). 2-D images are whole
+files; the 3-D stack is channel 0 of the STP brain stack (30x510x667).
 """
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ import numpy as np
 import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, write_md  # noqa: E402
-
-import mzc  # noqa: E402
-from mzc.metrics import Fidelity  # noqa: E402
-from mzc.segmentation import match, segment  # noqa: E402
+import mzc
+from common import DATA, RESULTS, machine, write_md
+from mzc.analysis.segmentation import match, segment
+from mzc.metrics import Fidelity
 
 RATIOS = [64, 256, 512]
 PARTS = {"files", "synthetic", "guidance"}

@@ -27,12 +27,11 @@ import torch
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, psnr_data_range, write_md  # noqa: E402
-
-from mzc.codecs.inr import Inr  # noqa: E402
-from mzc.field_fit import FitOptions, fit  # noqa: E402
-from mzc.neural_field import evaluate, unpack  # noqa: E402
-from mzc.segmentation import match, segment  # noqa: E402
+from common import DATA, RESULTS, machine, psnr_data_range, write_md
+from mzc.analysis.segmentation import match, segment
+from mzc.codecs.neural.field import evaluate, unpack
+from mzc.codecs.neural.field_fit import FitOptions, fit
+from mzc.codecs.neural.inr import Inr
 
 PARTS = ("fit_time", "rd_grid", "sperr_hybrid", "guidance")
 OUT_JSON = RESULTS / "inr_limits.json"

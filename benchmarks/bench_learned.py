@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mzc  # noqa: E402
-from common import DATA, RESULTS, machine, write_md  # noqa: E402
-from mzc import zoo  # noqa: E402
-from mzc.errors import MzcError  # noqa: E402
-from mzc.modelfile import net_from, read  # noqa: E402
-from mzc.architectures import build  # noqa: E402
-from mzc.neural_coding import PlaneCoder  # noqa: E402
-from bench_scale import peak_rss  # noqa: E402
+import mzc
+from bench_scale import peak_rss
+from common import DATA, RESULTS, machine, write_md
+from mzc.codecs.neural import zoo
+from mzc.codecs.neural.architectures import build
+from mzc.codecs.neural.coding import PlaneCoder
+from mzc.codecs.neural.modelfile import net_from, read
+from mzc.errors import MzcError
 
 FILES = {
     "nuclei2d_hoechst_u16.tif": None,

@@ -18,8 +18,8 @@ import tifffile
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mzc  # noqa: E402
-from common import cpu_seconds, data_files, machine, write_md  # noqa: E402
+import mzc
+from common import cpu_seconds, data_files, machine, write_md
 
 BASELINES = {
     "jxl-e7": (lambda p: imagecodecs.jpegxl_encode(p, lossless=True, effort=7, numthreads=1),

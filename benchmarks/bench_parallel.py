@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import make_stack, peak_rss  # noqa: E402
-from common import machine, write_md  # noqa: E402
+from bench_scale import make_stack, peak_rss
+from common import machine, write_md
 
 PLANES = 2048
 

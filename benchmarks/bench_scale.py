@@ -20,8 +20,8 @@ import numpy as np
 import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mzc  # noqa: E402
-from common import machine, write_md  # noqa: E402
+import mzc
+from common import machine, write_md
 
 PLANE = (1024, 1024)
 
@@ -62,7 +62,8 @@ def main():
                 dst = tmp / f"{name}.mzc"
                 mb, secs = peak_rss(["encode", "-f", "--quiet", "-T", str(workers), str(src), "-o", str(dst)])
                 rss[(name, "encode", workers)] = mb
-                rows.append(f"| {name} | {raw / 1e9:.2f} | encode --lossless | {workers} | {mb:.0f} | {secs:.1f} | {raw / 1e6 / secs:.0f} |")
+                rows.append(f"| {name} | {raw / 1e9:.2f} | encode --lossless | {workers} | {mb:.0f} | {secs:.1f} | "
+                            f"{raw / 1e6 / secs:.0f} |")
                 back = tmp / f"{name}_back.tif"
                 mb, secs = peak_rss(["decode", "-f", "--quiet", "-T", str(workers), str(dst), "-o", str(back)])
                 rss[(name, "decode", workers)] = mb

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mzc  # noqa: E402
-from common import DATA, machine, write_md  # noqa: E402
+import mzc
+from common import DATA, machine, write_md
 
 CHUNKS = [(1000, 1200), (1000, 600), (1000, 1024), (500, 600), (512, 512)]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from mzc.baselines import PLAIN_IDS, run_plain
-from mzc.bench import BenchOptions, points, run
+from mzc.analysis.baselines import plain_ids, run_plain
+from mzc.analysis.bench import BenchOptions, points, run
 from mzc.errors import MzcError
 
 from .conftest import ROOT, real_file
@@ -23,7 +23,7 @@ def psnr(a, b):
     return 10 * np.log10((float(a.max()) - float(a.min())) ** 2 / np.mean(d * d))
 
 
-@pytest.mark.parametrize("cid", [c for c in PLAIN_IDS if c != "jpegls"])
+@pytest.mark.parametrize("cid", [c for c in plain_ids() if c != "jpegls"])
 def test_plain_baselines_reach_the_ratio_on_real_data(cid):
     a = tifffile.imread(real_file("nuclei2d_hoechst_u16.tif"))
     res = run_plain(cid, a, "YX", 50.0)
@@ -135,7 +135,7 @@ def test_bench_cli_missing_data(tmp_path):
 def test_noise_reference_adds_one_sigma_of_each_channels_own_noise():
     """reference:noise perturbs each channel by its own fitted Poisson-Gaussian noise: the added difference,
     divided by the true sigma(x), has unit spread; channels with different gains get different models."""
-    from mzc.noise_reference import renoise
+    from mzc.analysis.noise_reference import renoise
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[:256, :320]
     clean = 300 + 2500 * (0.5 + 0.5 * np.sin(yy / 23.0) * np.cos(xx / 31.0))
@@ -165,7 +165,7 @@ def test_noise_reference_row(tmp_path, nuclei_path):
 
 
 def test_f1_summary_names_the_ratio_a_codec_reached_instead_of_the_target():
-    from mzc.benchreport import f1_summary
+    from mzc.analysis.benchreport import f1_summary
 
     def row(codec, target, ratio, f1):
         return {"file": "a.tif", "codec": codec, "target": target, "ratio": ratio,

@@ -12,7 +12,6 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
-
 ENCODE_KEYS = {"input", "output", "codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db",
                "psnr_dtype_db", "ssim", "max_abs_error", "pearson_r", "encode_seconds"}
 

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from mzc.container import DATA, MAGIC, REPORT, Reader, Writer, crc32c, record_bytes
 from mzc.errors import MzcError
+from mzc.format.container import DATA, MAGIC, REPORT, Reader, Writer, crc32c, record_bytes
 
 
 def build(chunks=(b"abc", b"defgh"), extra=()) -> bytes:
@@ -24,7 +24,7 @@ def build(chunks=(b"abc", b"defgh"), extra=()) -> bytes:
 def read_all(data: bytes) -> list:
     r = Reader(io.BytesIO(data))
     out = [r.chunk_payload(i, cap=1 << 20) for i in range(len(r.data_entries))]
-    for e, _ in r.iter_records():
+    for _ in r.iter_records():
         pass
     return [(p, bytes(b)) for p, b in out]
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import io
 import math
+
 import pytest
 import tifffile
 
 import mzc
-from mzc.container import DATA, Writer, pack_chunk
 from mzc.errors import MzcError
-from mzc.reader import MzcFile
+from mzc.format.container import DATA, Writer, pack_chunk
+from mzc.io.reader import MzcFile
 from tests.conftest import write_tiff
 
 

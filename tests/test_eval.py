@@ -13,10 +13,10 @@ import tifffile
 from scipy import ndimage
 
 import mzc
+from mzc.analysis.evaluate import Reference, compare, evaluate
+from mzc.analysis.objects import intensity_agreement, paired_test, shape_features
+from mzc.analysis.segmentation import match, segment
 from mzc.errors import MzcError
-from mzc.evaluate import Reference, compare, evaluate
-from mzc.objects import intensity_agreement, paired_test, shape_features
-from mzc.segmentation import match, segment
 
 from .conftest import ROOT, real_file, write_tiff
 

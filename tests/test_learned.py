@@ -16,17 +16,17 @@ import tifffile
 
 torch = pytest.importorskip("torch", reason="learned codecs need the [learned] extra (torch, compressai)")
 
-import mzc  # noqa: E402
-from mzc import zoo  # noqa: E402
-from mzc.architectures import FAMILIES, build  # noqa: E402
-from mzc.codecs.learned import Learned  # noqa: E402
-from mzc.errors import MzcError  # noqa: E402
-from mzc.metrics import psnr  # noqa: E402
-from mzc.modelfile import net_from, read  # noqa: E402
-from mzc.zoo import sha256_file  # noqa: E402
-from mzc.neural_coding import PlaneCoder  # noqa: E402
+import mzc
+from mzc.codecs.neural import zoo
+from mzc.codecs.neural.architectures import FAMILIES, build
+from mzc.codecs.neural.coding import PlaneCoder
+from mzc.codecs.neural.learned import Learned
+from mzc.codecs.neural.modelfile import net_from, read
+from mzc.codecs.neural.zoo import sha256_file
+from mzc.errors import MzcError
+from mzc.metrics import psnr
 
-from .conftest import real_file  # noqa: E402
+from .conftest import real_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -177,7 +177,7 @@ def test_3d_stack_is_coded_plane_by_plane(ome_path, tmp_path):
 
 def with_codec(data: bytes, **changes) -> bytes:
     """The same file with its codec configuration edited and every checksum valid (the model, not a CRC, must stop it)."""
-    from mzc.container import Reader, Writer
+    from mzc.format.container import Reader, Writer
     src = Reader(io.BytesIO(data))
     header = dict(src.header, codec=dict(src.header["codec"], **changes))
     buf = io.BytesIO()
@@ -240,7 +240,8 @@ def test_tiled_decode_of_a_2048_plane_matches_untiled_synthesis_within_one_grey_
     tiled_out = tiled.decode(records, 2048, 2048)
     with torch.no_grad():
         whole = net.g_s(canvas)[0, 0].clamp(0, 1).numpy()  # one pass over the whole canvas: no tiles, no strips
-    grey = lambda v: np.rint(v.astype(np.float64) * (hi - lo) + lo)  # noqa: E731
+    def grey(v):
+        return np.rint(v.astype(np.float64) * (hi - lo) + lo)
     assert np.abs(grey(tiled_out) - grey(whole)).max() <= 1
 
 
@@ -357,7 +358,8 @@ def test_forged_short_streams_for_a_big_plane_fail_cleanly(tmp_path):
     """A checksum-valid file whose tiles hold empty rANS strings for a 2048^2 plane (CompressAI's decoder reads
     past short buffers: this crashed the process before the streams were padded)."""
     import msgpack
-    from mzc.container import Writer
+
+    from mzc.format.container import Writer
     entry = zoo.rate_points(shipped_family("bmshj2018-factorized"))[0]
     header = {"shape": [2048, 2048], "dtype": "<u2", "axes": "YX", "chunks": [2048, 2048], "n_chunks": 1, "tiff": {},
               "codec": {"id": "learned", "model": entry.name, "sha256": entry.sha256, "offset": 0.0, "scale": 1.0,
@@ -392,14 +394,15 @@ def test_a_model_given_by_path_is_recorded_by_name_and_found_again(nuclei_path, 
 
 def test_training_continues_from_a_frozen_shipped_model(tmp_path):
     """fp16 storage must not zero the tiny buffers (likelihood bound, GDN pedestal) that keep the loss finite."""
-    from mzc.train import TrainOptions, train
+    from mzc.codecs.neural.train import TrainOptions, train
     data = tmp_path / "corpus"
     data.mkdir()
     tifffile.imwrite(data / "p.tif", (smooth_plane((80, 80), 1) * 4000).astype(np.uint16))
     entry = zoo.rate_points(shipped_family("mbt2018-mean"))[0]
-    blob = train(str(data), TrainOptions(output=str(tmp_path / "t.pt"), lmbda=0.5, init=entry.path, patch=64,
-                                         batch=2, iterations=2, validate_every=1))
+    blob = train(TrainOptions(output=str(tmp_path / "t.pt"), data=(str(data),), lmbda=0.5, init=entry.path, patch=64,
+                              batch=2, iterations=2, validate_every=1))
     assert all(math.isfinite(h["loss"]) for h in blob["history"])
     assert blob["inherited"]["iterations"] > 0
     with pytest.raises(MzcError, match="frozen model, not a training checkpoint"):
-        train(str(data), TrainOptions(output=str(tmp_path / "u.pt"), resume=entry.path, patch=64, iterations=3))
+        train(TrainOptions(output=str(tmp_path / "u.pt"), data=(str(data),), resume=entry.path, patch=64,
+                           iterations=3))

@@ -13,14 +13,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import mzc
-from mzc import noise
-from mzc.bounds import Bound
+from mzc.bounds import noise_model as noise
+from mzc.bounds.bound import Bound
+from mzc.bounds.quantizer import BinTable, greedy_bins, noise_bins
 from mzc.cli import cli
 from mzc.codecs import from_config
 from mzc.codecs.bounded import Bounded
 from mzc.codecs.noise import Noise
+from mzc.encoding.ratecontrol import prepared
 from mzc.errors import MzcError
-from mzc.quantizer import BinTable, greedy_bins, noise_bins
 from mzc.stats import DataStats
 from tests.conftest import real_file, write_tiff
 
@@ -157,7 +158,7 @@ def test_every_classic_codec_bounded_on_real_crops(real_planes, which, y, x, h, 
     block = plane[y:y + h, x:x + w].copy()
     block.reshape(-1)[:: 7] = 4095  # saturated pixels (12-bit camera) inside the crop
     lo, hi = int(block.min()), int(block.max())
-    base_codec = from_config({"id": base}).prepare(DataStats(float(lo), float(hi), None))
+    base_codec = prepared(from_config({"id": base}), DataStats(float(lo), float(hi), None))
     low, high = base_codec.knob_bounds
     knob = float(np.exp(np.log(low) + quality * (np.log(high) - np.log(low)))) if base_codec.knob_log \
         else low + quality * (high - low)
@@ -194,7 +195,7 @@ def test_learned_codec_bounded_on_real_data(fluorescence_crop, error, dy, dx):
 def fast_fields():
     """Short fits: the property is the bound, which holds whatever the base's quality."""
     pytest.importorskip("torch")
-    from mzc import field_fit
+    from mzc.codecs.neural import field_fit
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(field_fit.DEFAULT_STEPS, "grid", 40)
         yield

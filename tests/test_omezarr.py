@@ -11,8 +11,8 @@ from mzc.cli import cli
 
 pytest.importorskip("zarr", reason="the [zarr] extra is not installed")
 ome_zarr = pytest.importorskip("ome_zarr", reason="ome-zarr-py is not installed")
-from ome_zarr.io import parse_url  # noqa: E402
-from ome_zarr.reader import Reader  # noqa: E402
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
 
 
 def read_ome(path):

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import mzc
-from mzc import parallel
+from mzc import pool as maps
 from mzc.cli import cli
 from mzc.parallel import encode_many, mzc_name
 from tests.conftest import write_tiff
@@ -89,7 +89,7 @@ def test_dask_map_keeps_order_and_bounds_flight(cluster):
             in_flight.append(sum(1 for f in cluster.futures.values() if f.status == "pending"))
             yield (-i,)
 
-    assert list(parallel.dask_map(cluster, abs, items(), ahead=3)) == list(range(20))
+    assert list(maps.dask_map(cluster, abs, items(), ahead=3)) == list(range(20))
     assert max(in_flight) <= 3
 
 

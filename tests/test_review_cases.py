@@ -12,9 +12,9 @@ import pytest
 import tifffile
 
 import mzc
-from mzc.container import REPORT, Writer
 from mzc.errors import MzcError
-from mzc.reader import MzcFile
+from mzc.format.container import REPORT, Writer
+from mzc.io.reader import MzcFile
 from tests.conftest import real_file, write_tiff
 
 

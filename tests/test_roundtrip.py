@@ -163,7 +163,7 @@ def test_no_check_lossless_is_still_exact_and_says_so(tmp_path, ome_path):
 @pytest.mark.parametrize("kwargs", [{"compression": "zlib"}, {"compression": "lzw", "tile": (32, 32)},
                                     {"compression": "zstd", "predictor": True}])
 def test_compressed_tiff_input_read_page_by_page(tmp_path, kwargs):
-    from mzc.volume import PagedArray, open_tiff
+    from mzc.io.tiff import PagedArray, open_tiff
     data = sample("uint16", (2, 3, 45, 70), np.random.default_rng(7))
     tifffile.imwrite(tmp_path / "c.tif", data, metadata={"axes": "TCYX"}, photometric="minisblack", **kwargs)
     vol = open_tiff(str(tmp_path / "c.tif"))

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from mzc.container import Writer
-from mzc.reader import MzcFile
+from mzc.format.container import Writer
+from mzc.io.reader import MzcFile
 from tests.conftest import ROOT
 
 EXAMPLE_HEADER = {"shape": [2, 3], "dtype": "|u1", "axes": "YX", "chunks": [2, 3], "n_chunks": 1,

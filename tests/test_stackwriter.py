@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import mzc
-from mzc import noise
+from mzc.bounds import noise_model as noise
 from mzc.cli import cli
 from mzc.errors import MzcError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from mzc import noise
+from mzc.bounds import noise_model as noise
 from mzc.errors import MzcError
 from tests.conftest import real_file
 
@@ -31,7 +31,7 @@ def roundtrip(tmp_path, data, config):
 
 def test_entry_point_registration():
     codec = numcodecs.get_codec({"id": "mzc", "codec": "lossless"})
-    assert type(codec).__module__ == "mzc.zarr_codec"
+    assert type(codec).__module__ == "mzc.integrations.zarr_codec"
 
 
 def test_lossless_zarr_roundtrip(tmp_path, stack):
@@ -79,7 +79,7 @@ def test_damaged_zarr_chunk_is_refused(tmp_path, stack):
 def test_noise_fitted_per_chunk_is_stored_in_the_frame(stack):
     import struct
 
-    from mzc.container import unpack_msg
+    from mzc.format.container import unpack_msg
     codec = numcodecs.get_codec({"id": "mzc", "codec": "noise", "noise": 2.0})
     chunk = stack[1]
     frame = codec.encode(chunk)

@@ -11,9 +11,9 @@ import json
 import os
 import sys
 
-from mzc import zoo
-from mzc.zoo import sha256_file
-from mzc.train import export
+from mzc.codecs.neural import zoo
+from mzc.codecs.neural.modelfile import export
+from mzc.codecs.neural.zoo import sha256_file
 
 TRAINING_DATA = ("../shared/data/train: 90 TIFFs (CellProfiler/examples BSD-3 8-bit fluorescence and brightfield, "
                  "BioImageAnalysisNotebooks membrane_2d_timelapse u16 and maize_clsm u8); never the evaluation set")
@@ -34,7 +34,8 @@ def main(pairs: list[str]) -> None:
                         "lambda": blob["lambda"], "metric": blob.get("metric", "mse"),
                         "iterations": blob["iterations"] + inherited, "fine_tune_iterations": blob["iterations"]
                         if inherited else None, "patch": blob.get("patch"),
-                        "training_data": f"{TRAINING_DATA} ({blob['training_data']['planes']} planes)", "validation": last, "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
+                        "training_data": f"{TRAINING_DATA} ({blob['training_data']['planes']} planes)",
+                        "validation": last, "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
         print(name, blob["arch"], blob["lambda"], blob["iterations"], last)
     ordered = sorted(models.values(), key=lambda m: (m["arch"], m["lambda"]))
     with open(path + ".part", "w", encoding="utf-8") as fh:

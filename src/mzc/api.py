@@ -1,94 +1,43 @@
 """The public file-level API: encode, decode, open, info, verify. Every write is atomic (temp file + rename)."""
 from __future__ import annotations
 
-import builtins
-import contextlib
-import os
-import tempfile
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
-from .bounds import channel_of
-from .codecs import from_config
-from .encoder import EncodeOptions, Encoding, without_bytes
+from .bounds.bound import channel_of
+from .encoding.pipeline import FileEncoder
+from .encoding.report import without_bytes
+from .encoding.request import split_options
 from .errors import MzcError
-from .reader import MzcFile
-from .volume import open_tiff, write_tiff
+from .format.container import is_mzc
+from .io.atomic import atomic_output
+from .io.reader import MzcFile
+from .io.tiff import open_tiff, write_tiff
 
-@contextlib.contextmanager
-def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
-    """A temp file beside `path`, renamed onto it only if the block succeeds; removed otherwise.
-
-    A binary stream (stdout) gets the temp file's bytes copied to it once complete.
-    """
-    if not isinstance(path, str):
-        with tempfile.NamedTemporaryFile() as fh:
-            yield fh
-            fh.seek(0)
-            while block := fh.read(1 << 20):
-                path.write(block)
-            path.flush()
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mzc-", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        with builtins.open(tmp, "w+b") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+__all__ = ["decode", "encode", "info", "is_mzc", "open", "verify"]
 
 
 def encode(source, output: str | BinaryIO, **options) -> dict:
     """Encode a TIFF (path or binary file object) to `output`; return the fidelity report.
 
-    A ratio or PSNR target is checked on the real file; when the sampled knob search missed it, the budget is
-    corrected and the file encoded again (at most twice). A target still missed is an error and nothing is written.
+    Options: the request (`codec`, `quality`, `knob`, `max_error`, `noise`, `noise_model`, `effort`, `lossless`,
+    `guide`, `time_budget`) and how to run (`workers`, `check`, `chunks`, `client`, `progress`). A ratio or PSNR
+    target is checked on the real file; when the sampled knob search missed it, the budget is corrected and the
+    file encoded again (at most twice). A target still missed is an error and nothing is written.
     """
-    opts = EncodeOptions(**options)
+    request, settings = split_options(options)
     vol = open_tiff(source)
     try:
-        job = Encoding(vol, opts, source if isinstance(source, str) else "-")
-        scale = 1.0
-        for attempt in range(3):
-            codec = job.fit(scale)
-            try:
-                with atomic_output(output) as fh:
-                    report = job.write(fh, codec)
-                    if not (job.ratio_ok(report) and job.psnr_ok(report)):
-                        raise _Missed()
-            except _Missed:
-                if attempt == 2:
-                    raise MzcError(f"-q {job.target} could not be met: got ratio {report['ratio']}x, "
-                                   f"PSNR {report['psnr_db']} dB") from None
-                if job.target.kind == "ratio":
-                    scale *= report["ratio"] / job.target.value
-                elif job.discrete:
-                    job.knob_floor = job.chosen_knob + 1
-                else:
-                    job.goal = type(job.goal)("psnr", job.goal.value + 0.25)
-                continue
-            break
+        job = FileEncoder(vol, request, settings, source if isinstance(source, str) else "-")
+        report = job.encode_to(lambda: atomic_output(output))
     finally:
         vol.close()
     report["output"] = output if isinstance(output, str) else "-"
     return report
 
 
-class _Missed(Exception):
-    """The real file missed its target: encode again."""
-
-
-def open(path: str) -> MzcFile:  # noqa: A001 - mirrors builtins.open / gzip.open
+def open(path: str) -> MzcFile:
     return MzcFile.open(path)
 
 
@@ -104,7 +53,7 @@ def decode(source: str, output: str | BinaryIO, roi: str | None = None, workers:
     if fmt == "zarr" or (fmt is None and isinstance(output, str) and output.rstrip("/").lower().endswith(".zarr")):
         if roi is not None or scale != 1.0 or not isinstance(output, str):
             raise MzcError("OME-Zarr output is the whole array with its own pyramid: no --roi, --scale or stdout")
-        from . import omezarr
+        from .io import omezarr
         with open(source) as mz:
             facts = omezarr.write(mz, output.rstrip("/"), workers)
         return {"input": source, "output": output, "shape": facts["shape"], "roi": None, "scale": 1.0,
@@ -165,7 +114,7 @@ def verify(path: str, against: str | None = None) -> dict:
                 raise MzcError(f"--against shape {vol.shape} differs from the file's {mz.shape}")
             slices = [mz.grid.slices(i) for i in range(mz.grid.n_chunks)]
             fid = Fidelity(scan(vol.block(s) for s in slices).range, mz.dtype.str)
-            bound = getattr(from_config(mz.header["codec"]), "bound", None)
+            bound = getattr(mz.codec, "bound", None)
             held = True
             for i, block in mz.decoded_chunks(list(range(mz.grid.n_chunks))):
                 original = vol.block(slices[i])

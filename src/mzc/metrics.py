@@ -28,7 +28,8 @@ def identical(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if a.dtype.kind == "f":
-        a, b = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}"), np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
+        a = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
+        b = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
     return bool(np.array_equal(a, b))
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codecs.base import Codec
 from .errors import MzcError
 from .metrics import psnr
 
@@ -50,7 +49,7 @@ class Trial:
     mse: float
 
 
-def trial(codec: Codec, blocks: list[np.ndarray], knob: float) -> Trial:
+def trial(codec, blocks: list[np.ndarray], knob: float) -> Trial:
     c = codec.with_knob(knob)
     size, sse, n = 0, 0.0, 0
     for block in blocks:
@@ -72,94 +71,140 @@ def _step(knob: float, up: bool, log: bool, size: float, bounds: tuple[float, fl
     return min(max(nxt, bounds[0]), bounds[1])
 
 
-def search_knob(codec: Codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
-                data_range: float) -> Trial:
-    """Find the knob on sample blocks (size and quality both grow with the knob).
+class KnobSearch:
+    """One search for the knob that meets a target on sample blocks (size and quality both grow with the knob).
 
     ratio: the largest knob whose coded size fits the body budget (bytes for the sample);
     psnr: the smallest knob whose PSNR meets the target plus a small margin.
     A codec's guess (SPERR's bpp is the size, J2K's level is a PSNR) is bracketed outwards first, then bisected, so a
     good guess costs 2-5 trials instead of ~12.
     """
-    bounds = codec.knob_bounds
-    by_ratio = target.kind == "ratio"
-    passing: list[Trial] = []
 
-    def ok(t: Trial) -> bool:
-        if by_ratio:
-            return t.body_bytes <= body_budget
-        return psnr(t.mse, data_range) >= target.value + PSNR_MARGIN_DB
+    def __init__(self, codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
+                 data_range: float):
+        self.codec, self.blocks, self.target = codec, blocks, target
+        self.budget, self.data_range = body_budget, data_range
+        self.by_ratio = target.kind == "ratio"
+        self.tried: dict[float, Trial] = {}
+        self.passing: list[Trial] = []
 
-    tried: dict[float, Trial] = {}
-
-    def run(knob: float) -> Trial:
-        t = trial(codec, blocks, knob)
-        tried[knob] = t
-        if ok(t):
-            passing.append(t)
+    # ------------------------------------------------------------ measuring
+    def run(self, knob: float) -> Trial:
+        t = trial(self.codec, self.blocks, knob)
+        self.tried[knob] = t
+        if self.ok(t):
+            self.passing.append(t)
         return t
 
-    def miss(t: Trial) -> float:
-        """Signed distance to the target: log size over budget, or dB short of the PSNR."""
-        if by_ratio:
-            return math.log(max(t.body_bytes, 1) / body_budget)
-        return psnr(t.mse, data_range) - target.value - PSNR_MARGIN_DB
+    def ok(self, t: Trial) -> bool:
+        if self.by_ratio:
+            return t.body_bytes <= self.budget
+        return psnr(t.mse, self.data_range) >= self.target.value + PSNR_MARGIN_DB
 
-    def next_knob(lo: float, hi: float) -> float:
+    def miss(self, t: Trial) -> float:
+        """Signed distance to the target: log size over budget, or dB short of the PSNR."""
+        if self.by_ratio:
+            return math.log(max(t.body_bytes, 1) / self.budget)
+        return psnr(t.mse, self.data_range) - self.target.value - PSNR_MARGIN_DB
+
+    def close_enough(self, t: Trial) -> bool:
+        if not self.ok(t):
+            return False
+        if self.by_ratio:
+            return self.budget - t.body_bytes < self.budget * RATIO_TOLERANCE / 4
+        return psnr(t.mse, self.data_range) < self.target.value + PSNR_MARGIN_DB + 0.1
+
+    def best(self) -> Trial:
+        pick = max if self.by_ratio else min
+        return pick(self.passing, key=lambda t: t.body_bytes)
+
+    def fail(self, t: Trial) -> MzcError:
+        if self.by_ratio:
+            return MzcError(f"-q {self.target} cannot be met by {self.codec.id}: its smallest output is "
+                            f"{t.body_bytes / max(self.budget, 1):.1f}x the size that ratio allows")
+        return MzcError(f"-q {self.target} cannot be met by {self.codec.id}: it reaches "
+                        f"{psnr(t.mse, self.data_range):.1f} dB at best (use --lossless)")
+
+    # ------------------------------------------------------------ searching
+    def search(self) -> Trial:
+        codec = self.codec
+        guess = codec.knob_guess(self.target, self.budget, sum(b.size for b in self.blocks), self.data_range,
+                                 self.blocks[0].dtype)
+        if guess is None:
+            found = self.ends()
+        else:
+            found = self.bracket(min(max(guess, codec.knob_bounds[0]), codec.knob_bounds[1]))
+        if isinstance(found, Trial):
+            return found
+        lo, hi, t = found
+        for _ in range(SEARCH_STEPS):
+            mid = self.next_knob(lo, hi)
+            t = self.run(mid)
+            if self.close_enough(t):
+                return t
+            if self.ok(t) == self.by_ratio:
+                lo = mid
+            else:
+                hi = mid
+        if not self.passing:
+            raise self.fail(t)
+        return self.best()
+
+    def ends(self):
+        """Both ends of the knob's range: the answer when one end already settles it, else the bracket."""
+        lo, hi = self.codec.knob_bounds
+        top, bottom = self.run(hi), self.run(lo)
+        decisive = bottom if self.by_ratio else top  # the smallest output / the best quality
+        if not self.ok(decisive):
+            raise self.fail(decisive)
+        if self.ok(top if self.by_ratio else bottom):
+            return top if self.by_ratio else bottom
+        return lo, hi, top
+
+    def bracket(self, cur: float):
+        """Walk outwards from a guess with growing steps until the target lies between two knobs.
+
+        Returns the answer (a Trial: close enough, or the best a bound allows) or (lo, hi, last trial), lo on the
+        side that passes for a ratio (fails for a PSNR)."""
+        codec = self.codec
+        t = self.run(cur)
+        if self.close_enough(t):
+            return t
+        low_side = self.ok(t) == self.by_ratio
+        size = 1.6 if codec.knob_log else 3.0
+        while True:
+            nxt = _step(cur, low_side, codec.knob_log, size, codec.knob_bounds)
+            if nxt == cur:  # at a bound, still on the guess's side
+                if self.ok(t):
+                    return t  # the best quality fits the budget / the lowest knob meets the PSNR
+                raise self.fail(t)
+            prev, cur = cur, nxt
+            t = self.run(cur)
+            if self.close_enough(t):
+                return t
+            if (self.ok(t) == self.by_ratio) != low_side:
+                return (prev, cur, t) if low_side else (cur, prev, t)
+            size = size * size if codec.knob_log else size * 2
+
+    def next_knob(self, lo: float, hi: float) -> float:
         """Regula falsi on miss() between the bracket's trials, kept 10% inside the bracket; else the midpoint."""
-        a, b = (math.log(lo), math.log(hi)) if codec.knob_log else (lo, hi)
-        fa, fb = miss(tried[lo]), miss(tried[hi])
+        log = self.codec.knob_log
+        a, b = (math.log(lo), math.log(hi)) if log else (lo, hi)
+        fa, fb = self.miss(self.tried[lo]), self.miss(self.tried[hi])
         if not (math.isfinite(fa) and math.isfinite(fb)) or fa == fb:
-            return _mid(lo, hi, codec.knob_log)
+            return _mid(lo, hi, log)
         x = a + (b - a) * (0 - fa) / (fb - fa)
         x = min(max(x, a + 0.1 * (b - a)), b - 0.1 * (b - a))
-        return math.exp(x) if codec.knob_log else x
-
-    def close_enough(t: Trial) -> bool:
-        if not ok(t):
-            return False
-        if by_ratio:
-            return body_budget - t.body_bytes < body_budget * RATIO_TOLERANCE / 4
-        return psnr(t.mse, data_range) < target.value + PSNR_MARGIN_DB + 0.1
-
-    def best() -> Trial:
-        return max(passing, key=lambda t: t.body_bytes) if by_ratio else min(passing, key=lambda t: t.body_bytes)
-
-    def fail(t: Trial) -> MzcError:
-        if by_ratio:
-            return MzcError(f"-q {target} cannot be met by {codec.id}: its smallest output is "
-                            f"{t.body_bytes / max(body_budget, 1):.1f}x the size that ratio allows")
-        return MzcError(f"-q {target} cannot be met by {codec.id}: it reaches "
-                        f"{psnr(t.mse, data_range):.1f} dB at best (use --lossless)")
-
-    guess = codec.knob_guess(target, body_budget, sum(b.size for b in blocks), data_range, blocks[0].dtype)
-    if guess is None:
-        top, bottom = run(bounds[1]), run(bounds[0])
-        if not ok(top if not by_ratio else bottom):
-            raise fail(top if not by_ratio else bottom)
-        if ok(top if by_ratio else bottom):
-            return top if by_ratio else bottom
-        lo, hi = bounds
-        t = top
-    else:
-        lo, hi, t = bracket(min(max(guess, bounds[0]), bounds[1]), run, ok, close_enough, by_ratio, codec, fail)
-        if hi is None:
-            return t
-    for _ in range(SEARCH_STEPS):
-        mid = next_knob(lo, hi)
-        t = run(mid)
-        if close_enough(t):
-            return t
-        if ok(t) == by_ratio:
-            lo = mid
-        else:
-            hi = mid
-    if not passing:
-        raise fail(t)
-    return best()
+        return math.exp(x) if log else x
 
 
-def choose_point(codec: Codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
+def search_knob(codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
+                data_range: float) -> Trial:
+    """The knob meeting `target` on sample blocks (see KnobSearch)."""
+    return KnobSearch(codec, blocks, target, body_budget, data_range).search()
+
+
+def choose_point(codec, blocks: list[np.ndarray], target: Target, body_budget: float | None,
                  data_range: float, floor: int = 0) -> Trial:
     """Discrete knobs (a learned family's rate points): ratio -> the point whose size is nearest the budget (in log
     terms); PSNR -> the smallest output meeting the target plus margin. Every point from `floor` up (raised when
@@ -176,32 +221,6 @@ def choose_point(codec: Codec, blocks: list[np.ndarray], target: Target, body_bu
     best = max(psnr(t.mse, data_range) for t in trials)
     raise MzcError(f"-q {target} cannot be met by {codec.id}: its best rate point reaches {best:.1f} dB "
                    f"(use a classic codec, --max-error or --lossless)")
-
-
-def bracket(cur, run, ok, close_enough, by_ratio, codec, fail):
-    """Walk outwards from a guess with growing steps until the target lies between two knobs.
-
-    Returns (lo, hi, last trial), lo on the side that passes for a ratio (fails for a PSNR); hi is None when the
-    last trial already answers (close enough, or the best a bound allows)."""
-    bounds = codec.knob_bounds
-    t = run(cur)
-    if close_enough(t):
-        return cur, None, t
-    low_side = ok(t) == by_ratio
-    size = 1.6 if codec.knob_log else 3.0
-    while True:
-        nxt = _step(cur, low_side, codec.knob_log, size, bounds)
-        if nxt == cur:  # at a bound, still on the guess's side
-            if ok(t):
-                return cur, None, t  # the best quality fits the budget / the lowest knob meets the PSNR
-            raise fail(t)
-        prev, cur = cur, nxt
-        t = run(cur)
-        if close_enough(t):
-            return cur, None, t
-        if (ok(t) == by_ratio) != low_side:
-            return (prev, cur, t) if low_side else (cur, prev, t)
-        size = size * size if codec.knob_log else size * 2
 
 
 def sample_indices(n_chunks: int, chunk_elems: int, total_elems: int, max_chunks: int = 8,

@@ -13,12 +13,18 @@ from dataclasses import dataclass
 import imagecodecs
 import numpy as np
 
-from .codecs import from_config
-from .codecs.nearlossless import jpegls_max_near
-from .errors import MzcError
-from .stats import scan
+from ..codecs import registry
+from ..codecs.base import LibraryCodec, Prepared
+from ..codecs.nearlossless import jpegls_max_near
+from ..errors import MzcError
+from ..stats import scan
 
-PLAIN_IDS = ("j2k", "htj2k", "jxl", "avif", "sperr", "jpegls")
+JPEGLS = "jpegls"  # JPEG-LS near-lossless with its NEAR knob: a library call with no lossy mzc twin
+
+
+def plain_ids() -> list[str]:
+    """Every library codec of the registry, plus JPEG-LS near-lossless."""
+    return [cls.id for cls in registry.providing(LibraryCodec)] + [JPEGLS]
 RATIO_TOLERANCE = 0.02
 MAX_TRIALS = 18
 
@@ -44,22 +50,23 @@ class _Plain:
 
     def __init__(self, cid: str, planes: np.ndarray):
         self.cid, self.planes = cid, planes
-        if cid == "jpegls":
+        if cid == JPEGLS:
             self.bounds, self.log, self.integer, self.shrinks = (0, jpegls_max_near(planes.dtype)), False, True, True
             return
-        self.codec = from_config({"id": cid}).prepare(scan(iter(planes)))
+        codec = registry.lookup(cid)[0]()
+        self.codec = codec.prepare(scan(iter(planes))) if isinstance(codec, Prepared) else codec
         self.bounds, self.log = self.codec.knob_bounds, self.codec.knob_log
         self.integer, self.shrinks = False, False
 
     def encode(self, knob: float) -> list[tuple[bytes, dict]]:
-        if self.cid == "jpegls":
+        if self.cid == JPEGLS:
             return [(imagecodecs.jpegls_encode(p, level=int(knob)), {}) for p in self.planes]
         codec = self.codec.with_knob(knob)
         return [codec.encode(p) for p in self.planes]
 
     def decode(self, knob: float, streams: list[tuple[bytes, dict]]) -> np.ndarray:
         shape, dtype = self.planes.shape[1:], self.planes.dtype
-        if self.cid == "jpegls":
+        if self.cid == JPEGLS:
             return np.stack([imagecodecs.jpegls_decode(b).reshape(shape) for b, _ in streams])
         codec = self.codec.with_knob(knob)
         return np.stack([codec.decode(b, shape, dtype, p) for b, p in streams])
@@ -67,8 +74,8 @@ class _Plain:
 
 def run_plain(cid: str, array: np.ndarray, axes: str, ratio: float) -> PlainResult:
     """Bisect the knob to the target ratio (within 2% when the knob allows), then time one encode and one decode."""
-    if cid not in PLAIN_IDS:
-        raise MzcError(f"unknown baseline plain:{cid}: choose from {', '.join('plain:' + c for c in PLAIN_IDS)}")
+    if cid not in plain_ids():
+        raise MzcError(f"unknown baseline plain:{cid}: choose from {', '.join('plain:' + c for c in plain_ids())}")
     if array.dtype not in (np.uint8, np.uint16):
         raise MzcError(f"plain:{cid} takes uint8/uint16 data, not {array.dtype}")
     plain = _Plain(cid, planes_of(array, axes))

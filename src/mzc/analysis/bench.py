@@ -20,28 +20,29 @@ from typing import Callable
 
 import numpy as np
 
-from .baselines import PLAIN_IDS, run_plain
-from .errors import MzcError
+from ..codecs import registry
+from ..codecs.base import Budgeted
+from ..errors import MzcError
+from ..metrics import Fidelity
+from .baselines import plain_ids, run_plain
 from .evaluate import Reference, compare, load_original
-from .metrics import Fidelity
 
-MODES = ("lossless", "nearlossless", "noise", "bounded", "auto", "j2k", "htj2k", "jxl", "avif", "sperr", "learned",
-         "inr", "hybrid")
-BASELINES = tuple(f"plain:{c}" for c in PLAIN_IDS)
 REFERENCE = "reference:noise"  # no codec: the original + one sigma(x) of fresh noise (noise_reference.py)
-CODECS = MODES + BASELINES + (REFERENCE,)
 RATIOS = (10, 50, 200, 500)
-FIXED = {
-    "lossless": [("default", {"lossless": True})],
-    "nearlossless": [(f"E={e}", {"max_error": e}) for e in (1, 4, 16)],
-    "noise": [("K=0.5", {"noise": 0.5}), ("default", {"noise": 1.0}), ("K=2", {"noise": 2.0})],
-    "bounded": [("K=1", {"codec": "j2k", "noise": 1.0})],
-}
+
+
+def codec_names() -> list[str]:
+    """What bench can measure, asked of the registry: the guaranteed modes (the role codecs), auto, every other
+    codec with bench points, the plain library baselines and the noise reference."""
+    classes = [cls for cls in registry.codecs().values() if cls.bench_points(RATIOS)]
+    roles = [cls.id for cls in classes if registry.is_role(cls)]
+    named = [cls.id for cls in classes if not registry.is_role(cls)]
+    return roles + [registry.AUTO] + named + [f"plain:{c}" for c in plain_ids()] + [REFERENCE]
 
 
 @dataclass
 class BenchOptions:
-    codecs: tuple[str, ...] = CODECS
+    codecs: tuple[str, ...] = ()
     ratios: tuple[float, ...] = RATIOS
     defaults: bool = True  # also each mode at its default setting
     tasks: tuple[str, ...] = ()
@@ -53,26 +54,38 @@ class BenchOptions:
     progress: Callable[[dict], None] | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        unknown = [c for c in self.codecs if c not in CODECS]
+        known = codec_names()
+        self.codecs = tuple(self.codecs) or tuple(known)
+        unknown = [c for c in self.codecs if c not in known]
         if unknown:
-            raise MzcError(f"unknown codec {unknown[0]!r} for bench: choose from {', '.join(CODECS)}")
+            raise MzcError(f"unknown codec {unknown[0]!r} for bench: choose from {', '.join(known)}")
         if not self.codecs:
             raise MzcError("no codecs to measure")
         if any(not (r > 1 and np.isfinite(r)) for r in self.ratios):
             raise MzcError("--ratios must be numbers > 1")
 
 
+def is_fixed_mode(codec: str) -> bool:
+    """A guaranteed mode measured at fixed bounds (its rows are not ratio targets)."""
+    if codec == REFERENCE or codec == registry.AUTO or codec.startswith("plain:"):
+        return False
+    return registry.is_role(registry.lookup(codec)[0])
+
+
 def points(codec: str, opts: BenchOptions) -> list[tuple[str, dict | float]]:
     """(target label, encode options or, for a plain baseline, the ratio) of every measurement of one codec."""
-    if codec in FIXED:
-        return list(FIXED[codec])
     if codec == REFERENCE:
         return [("1 sigma", None)]
     if codec.startswith("plain:"):
         return [(f"{r:g}x", float(r)) for r in opts.ratios]
-    extra = {"time_budget": opts.time_budget} if codec in ("inr", "hybrid") and opts.time_budget else {}
-    out = [("default", {"codec": codec} | extra)] if opts.defaults and codec != "auto" else []
-    return out + [(f"{r:g}x", {"codec": codec, "quality": f"{r:g}x"} | extra) for r in opts.ratios]
+    if codec == registry.AUTO:
+        return [(f"{r:g}x", {"codec": codec, "quality": f"{r:g}x"}) for r in opts.ratios]
+    cls = registry.lookup(codec)[0]
+    found = cls.bench_points(tuple(opts.ratios))
+    if registry.is_role(cls):
+        return found  # the guaranteed modes are measured at fixed bounds, whatever the ratios
+    extra = {"time_budget": opts.time_budget} if issubclass(cls, Budgeted) and opts.time_budget else {}
+    return [(label, setting | extra) for label, setting in found if opts.defaults or label != "default"]
 
 
 def measure(path: str, array: np.ndarray, axes: str, codec: str, setting, opts: BenchOptions,
@@ -87,13 +100,13 @@ def measure(path: str, array: np.ndarray, axes: str, codec: str, setting, opts: 
         res = run_plain(codec.partition(":")[2], array, axes, setting)
         return res.decoded, {"bytes": res.nbytes, "encode_seconds": res.encode_seconds,
                              "decode_seconds": res.decode_seconds, "knob": round(float(res.knob), 4)}
-    from . import files
+    from .. import api
     out = os.path.join(tmp, "bench.mzc")
     t = time.perf_counter()
-    rep = files.encode(path, out, workers=opts.workers, **setting)
+    rep = api.encode(path, out, workers=opts.workers, **setting)
     encode_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    with files.open(out) as mz:
+    with api.open(out) as mz:
         decoded = mz.read(workers=opts.workers)
     decode_seconds = time.perf_counter() - t
     row = {"bytes": os.path.getsize(out), "encode_seconds": encode_seconds, "decode_seconds": decode_seconds,

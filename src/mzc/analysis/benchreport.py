@@ -9,7 +9,7 @@ import platform
 
 import numpy as np
 
-from . import __version__
+from .._version import __version__
 
 COLUMNS = [("codec", "codec"), ("target", "target"), ("ratio", "ratio"), ("psnr_db", "PSNR dB"), ("ssim", "SSIM"),
            ("max_abs_error", "max err"), ("encode_MBps", "enc MB/s"), ("decode_MBps", "dec MB/s")]
@@ -96,8 +96,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             if "error" in r:
                 lines.append(f"| {r['codec']} | {r['target']} | not reached: {r['error']} |")
                 continue
-            codec = r["codec"] + (f" ({r['chosen']})" if r.get("chosen") not in (None, r["codec"]) and
-                                  r["codec"] in ("auto", "lossless") else "")
+            codec = r["codec"] + (f" ({r['chosen']})" if r.get("chosen") not in (None, r["codec"]) else "")
             cells = [codec] + [_fmt(r.get(k)) for k, _ in COLUMNS[1:]] + eval_cells(r, tasks)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

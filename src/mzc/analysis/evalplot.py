@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MzcError
+from ..errors import MzcError
 
 
 def pick_plane(ref, channel: int | None) -> tuple[int, ...]:
@@ -23,7 +23,7 @@ def write_panels(path: str, ref, planes: np.ndarray, channel: int | None, result
         raise MzcError("--png needs matplotlib (pip install matplotlib)") from None
     from skimage.segmentation import find_boundaries
 
-    from .files import atomic_output
+    from ..io.atomic import atomic_output
     key = pick_plane(ref, channel)
     original = ref.plane(key).astype(np.float64)
     decoded = planes[key].astype(np.float64)

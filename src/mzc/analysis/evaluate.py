@@ -13,13 +13,12 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import MzcError
+from ..errors import MzcError
+from . import TASKS
 from .objects import SHAPE_FEATURES, integrated_intensity, intensity_agreement, paired_test, shape_features
 from .ratiometric import RatioAgreement
 from .segmentation import match
 from .segmenters import get as get_segmenter
-
-TASKS = ("segmentation", "intensity", "ratiometric")
 
 
 def plane_layout(axes: str, shape: tuple[int, ...]) -> tuple[list[int], int | None]:
@@ -161,7 +160,7 @@ def ratio_report(ref: Reference, planes: np.ndarray, channels: tuple[int, int]) 
 
 
 def load_original(path: str) -> tuple[np.ndarray, str]:
-    from .volume import open_tiff
+    from ..io.tiff import open_tiff
     vol = open_tiff(path)
     try:
         return vol.block(tuple(slice(None) for _ in vol.shape)), vol.axes
@@ -171,11 +170,9 @@ def load_original(path: str) -> tuple[np.ndarray, str]:
 
 def load_decoded(path: str, workers: int = 1) -> tuple[np.ndarray, dict | None]:
     """A .mzc file (decoded here; its stored report comes along) or any TIFF another tool decoded."""
-    from .container import MAGIC
-    from .files import open as open_mzc
-    with open(path, "rb") as fh:
-        is_mzc = fh.read(len(MAGIC)) == MAGIC
-    if is_mzc:
+    from ..api import open as open_mzc
+    from ..format.container import is_mzc
+    if is_mzc(path):
         with open_mzc(path) as mz:
             return mz.read(workers=workers), mz.report
     return load_original(path)[0], None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bounds.noise_model import NoiseModel, fit
 from .baselines import planes_of
-from .noise import NoiseModel, fit
 
 SEED = 0
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .metrics import psnr
-from .segmentation import foreground
+from ..foreground import foreground
+from ..metrics import psnr
 
 SMOOTH_SIGMA = 1.0
 MIN_SNR = 3.0

@@ -8,19 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-SMOOTH_SIGMA = 2.0
+from ..foreground import foreground
+
 DISTANCE_SIGMA = 1.0
 SEED_DEPTH = 1.0
 MIN_SIZE = 20
-
-
-def foreground(plane: np.ndarray) -> np.ndarray:
-    """Otsu foreground of a Gaussian-smoothed plane (all False when the plane is flat)."""
-    from skimage.filters import threshold_otsu
-    smooth = ndimage.gaussian_filter(plane.astype(np.float32), SMOOTH_SIGMA)
-    if float(smooth.max()) <= float(smooth.min()):
-        return np.zeros(plane.shape, bool)
-    return smooth > threshold_otsu(smooth)
 
 
 def segment(plane: np.ndarray) -> np.ndarray:

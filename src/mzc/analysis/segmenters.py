@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import MzcError
+from ..errors import MzcError
 from .segmentation import segment
 
 Segmenter = Callable[[np.ndarray], np.ndarray]

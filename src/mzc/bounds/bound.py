@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .errors import MzcError
-from .noise import NoiseModel
+from ..errors import MzcError
+from .noise_model import NoiseModel
 from .quantizer import BinTable, noise_bins, uniform
 
 MAX_CHANNELS = 4096

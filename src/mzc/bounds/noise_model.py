@@ -17,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import MzcError
+from ..errors import MzcError
 
 BLOCK = 8
 BINS = 32

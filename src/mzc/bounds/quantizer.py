@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import zstandard
 
-from .errors import MzcError
-from .noise import NoiseModel
+from ..errors import MzcError
+from .noise_model import NoiseModel
 
 MAX_TABLE_BYTES = 1 << 20
 

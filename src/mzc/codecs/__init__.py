@@ -1,5 +1,9 @@
-"""Codecs, one module each; importing this package registers them all."""
-from . import bounded, classic, hybrid, inr, learned, lossless, nearlossless, noise  # noqa: F401  (registration side effect)
-from .base import REGISTRY, Codec, from_config
+"""Codecs, one module each, behind one protocol (base.py) and one registry (registry.py).
 
-__all__ = ["REGISTRY", "Codec", "from_config"]
+Importing this package imports no codec: the registry loads the built-in modules and the plug-ins the first time it
+is asked, so `mzc --version` or `mzc info` do not pay for imagecodecs or torch.
+"""
+from .base import Codec
+from .registry import codecs, from_config, lookup, register
+
+__all__ = ["Codec", "codecs", "from_config", "lookup", "register"]

@@ -1,7 +1,20 @@
-"""The Codec protocol and the registry of string ids (spec/FORMAT.md section 6).
+"""The Codec protocol (spec/FORMAT.md section 6) and the capabilities a codec opts into.
 
 A codec turns one chunk (an n-d block, usually a 2-D tile) into bytes plus a small map of per-chunk parameters, and
 back. Its configuration is a plain dict stored in the header, so a file names everything needed to decode it.
+
+The core protocol is five members, as in numcodecs: `id`, `encode`, `decode`, `config` / `from_config`, and
+`accepts` (which dtypes and axes it takes). Everything else is a capability, a mixin a codec opts into, that the
+planner and rate control ask for with isinstance:
+- Tunable: `-q` searches one scalar knob (larger = better and larger); RatePoints: a few discrete settings;
+- Budgeted: meets a byte budget inside encode (neural fields), sized by `-q Nx`;
+- Prepared: configured per file (a value mapping, a rank table) and pinned for the header;
+- PerChunk: a chunk-specific variant (the channel's noise table);
+- RegionDecoder: evaluates only requested samples (any region, any scale);
+- AutoCandidate: one of the codecs `--codec auto` tries for `-q`; LibraryCodec: a bare library call per plane
+  (bench measures it plain too);
+- roles, each filled by one codec: Exact (bit-exact), MaxErrorCoder (guarantees |error| <= E itself),
+  NoiseCoder (guarantees K sigma(x) itself), BoundWrapper (any reproducible lossy base + a residual keeping a bound).
 """
 from __future__ import annotations
 
@@ -11,25 +24,16 @@ import numpy as np
 
 from ..errors import MzcError
 
-REGISTRY: dict[str, type["Codec"]] = {}
-
-
-def register(cls: type["Codec"]) -> type["Codec"]:
-    REGISTRY[cls.id] = cls
-    return cls
+UNSIGNED_IMAGE = frozenset({"|u1", "<u2"})
+ALL_DTYPES = frozenset({"|u1", "<u2", "<i2", "<u4", "<f4"})
 
 
 class Codec:
-    """Base class: subclasses set `id` and implement encode/decode (encoder.choose_codec checks dtypes)."""
+    """Core protocol. Subclasses set `id` and implement encode/decode; `dtypes` and `grey_only` say what they take."""
     id: ClassVar[str]
-    lossless: ClassVar[bool] = False
-    # lossy codecs: one scalar quality knob, larger = better quality and larger output; searched by targets.py
-    knob_bounds: ClassVar[tuple[float, float] | None] = None
-    knob_log: ClassVar[bool] = False
-    # codecs whose size is a byte budget met inside encode (inr, hybrid): the encoder hands them bytes per element
-    budgeted: ClassVar[bool] = False
-    # codecs that evaluate only the requested samples of a chunk (a region, another scale) in decode_at
-    region_decode: ClassVar[bool] = False
+    dtypes: ClassVar[frozenset[str]] = UNSIGNED_IMAGE
+    grey_only: ClassVar[bool] = False  # refuses interleaved samples (RGB: a last axis S)
+    what: ClassVar[str] = ""  # one line for `--help` and errors
 
     def __init__(self, **config):
         self._config = dict(config)
@@ -37,37 +41,42 @@ class Codec:
     def config(self) -> dict:
         return {"id": self.id, **self._config}
 
-    def knob_guess(self, target, body_budget: float | None, n_pixels: int, data_range: float,
-                   dtype: np.dtype) -> float | None:
-        """A first knob to try for a target (None: start in the middle of the bounds); search refines it."""
-        return None
+    @classmethod
+    def from_config(cls, config: dict) -> "Codec":
+        return cls(**{k: v for k, v in config.items() if k != "id"})
 
-    def prepare(self, stats) -> "Codec":
-        """Return the codec configured for this file's value range (codecs needing a value mapping override it)."""
-        return self
+    @classmethod
+    def accepts(cls, dtype: np.dtype, axes: str) -> None:
+        """Raise MzcError saying why this codec cannot code data of this dtype and these axes."""
+        dtype = np.dtype(dtype)
+        if dtype.str not in cls.dtypes:
+            names = "/".join(np.dtype(d).name for d in sorted(cls.dtypes, key=lambda d: (np.dtype(d).kind != "u",
+                                                                                          np.dtype(d).itemsize)))
+            raise MzcError(f"the {cls.id} codec takes {names} data, not {dtype.name}")
+        if cls.grey_only and axes.endswith("S"):
+            raise MzcError(f"the {cls.id} codec codes grey planes; this file has interleaved samples (RGB)")
 
-    def knob_values(self) -> list:
-        """Codecs with a few discrete settings (learned rate points) list them; continuous knobs return []."""
-        return []
+    @classmethod
+    def named(cls, variant: str, request) -> "Codec":
+        """The codec that `--codec ID[:VARIANT]` names for this request (checks what only the codec knows)."""
+        if variant:
+            raise MzcError(f"--codec {cls.id}:{variant}: the {cls.id} codec has no variants")
+        return cls()
 
-    def bind(self) -> "Codec":
-        """The final configuration for the header (a learned codec pins its model's sha256 here)."""
-        return self
+    @classmethod
+    def variants(cls) -> str:
+        """How `--codec` spells this codec's names, for help texts."""
+        return cls.id
 
-    def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
-        """The codec for one chunk (noise-bounded codecs pick the chunk's channel table); most codecs: itself."""
-        return self
-
-    def with_knob(self, knob: float) -> "Codec":
-        return type(self)(**dict(self._config, knob=float(knob)))
+    @property
+    def reproducible(self) -> bool:
+        """Whether decode gives the same bits on every machine (a bound can only be carried by such a base)."""
+        return True
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
         raise NotImplementedError
 
     def decode(self, body: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, params: dict) -> np.ndarray:
-        raise NotImplementedError
-
-    def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Codec":
         raise NotImplementedError
 
     def decode_at(self, body, shape: tuple[int, ...], dtype: np.dtype, params: dict,
@@ -76,7 +85,136 @@ class Codec:
         from ..resample import resample
         return resample(self.decode(body, shape, dtype, params), positions)
 
+    @classmethod
+    def bench_points(cls, ratios: tuple[float, ...]) -> list[tuple[str, dict]]:
+        """(label, mzc.encode options) of what `mzc bench` measures for this codec (none by default)."""
+        return []
 
+
+# ------------------------------------------------------------------------------------------ capabilities
+class Tunable:
+    """`-q` searches one scalar knob; larger = better quality and larger output."""
+    knob_bounds: ClassVar[tuple[float, float]]
+    knob_log: ClassVar[bool] = False
+    default_quality: ClassVar[str | None] = "50dB"  # what the codec aims at without -q (None: its fixed setting)
+
+    def knob_guess(self, target, body_budget: float | None, n_pixels: int, data_range: float,
+                   dtype: np.dtype) -> float | None:
+        """A first knob to try for a target (None: start at the ends of the bounds); the search refines it."""
+        return None
+
+    def with_knob(self, knob: float):
+        return type(self)(**dict(self._config, knob=float(knob)))
+
+    @property
+    def fixed_rate(self) -> bool:
+        """True for an instance whose rate cannot be tuned (e.g. one named learned model): -q does not apply."""
+        return False
+
+    @classmethod
+    def bench_points(cls, ratios):
+        return [("default", {"codec": cls.id})] + [(f"{r:g}x", {"codec": cls.id, "quality": f"{r:g}x"})
+                                                   for r in ratios]
+
+
+class RatePoints(Tunable):
+    """A Tunable codec whose knob takes a few discrete values (rate points need not be monotonic)."""
+
+    knob_bounds = (0.0, 0.0)
+
+    def knob_values(self) -> list:
+        raise NotImplementedError
+
+
+class Budgeted:
+    """Meets a byte budget inside encode (neural fields): `-q Nx` gives bytes per element, `--time-budget` time."""
+    default_quality: ClassVar[str] = "64x"
+
+    def with_budget(self, bpe: float, seconds_per_element: float | None = None):
+        raise NotImplementedError
+
+    @classmethod
+    def chunk_layout(cls, shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+        """Fields fit native 3-D volumes: default chunks span Z (up to 2^26 voxels), other axes as usual."""
+        import math
+
+        from ..tiling import default_chunks
+        chunks = list(default_chunks(shape, axes))
+        if "Z" in axes:
+            z = axes.index("Z")
+            plane = math.prod(chunks) // max(chunks[z], 1)
+            chunks[z] = max(1, min(shape[z], (1 << 26) // max(plane, 1)))
+        return tuple(chunks)
+
+    @classmethod
+    def bench_points(cls, ratios):
+        return [("default", {"codec": cls.id})] + [(f"{r:g}x", {"codec": cls.id, "quality": f"{r:g}x"})
+                                                   for r in ratios]
+
+
+class Prepared:
+    """Configured per file: `prepare(stats)` fits the codec to the file's values, `bind()` pins what the header
+    must record (a model's sha256)."""
+
+    def prepare(self, stats):
+        return self
+
+    def bind(self):
+        return self
+
+
+class PerChunk:
+    """A chunk-specific variant of the codec (noise-bounded codecs pick the chunk's channel table)."""
+
+    def for_chunk(self, axes: str, slices: tuple[slice, ...]):
+        raise NotImplementedError
+
+
+class RegionDecoder:
+    """`decode_at` evaluates only the requested samples of a chunk (a region, another scale)."""
+
+
+class AutoCandidate:
+    """`--codec auto -q ...` tries this codec and keeps the best at the target."""
+
+
+class LibraryCodec:
+    """One call of an image library per 2-D plane: `mzc bench` measures it bare too (plain:ID), to show what the
+    container, chunking and rate control cost or win."""
+
+
+class Exact:
+    """Role: bit-exact coding of every supported dtype (`--lossless`, and the default without -q)."""
+
+
+class MaxErrorCoder:
+    """Role: guarantees |decoded - original| <= E on its own (`--max-error E` without a named codec)."""
+
+    @classmethod
+    def for_max_error(cls, max_error: int):
+        raise NotImplementedError
+
+
+class NoiseCoder:
+    """Role: guarantees |decoded - original| <= K sigma(original) on its own (`--noise K`)."""
+
+    @classmethod
+    def for_bound(cls, bound, effort: str):
+        raise NotImplementedError
+
+
+class BoundWrapper:
+    """Role: a reproducible lossy base plus a coded residual that keeps a bound (`--codec C --max-error E`)."""
+
+    @classmethod
+    def wrap(cls, base: Codec, bound, effort: str):
+        raise NotImplementedError
+
+
+ROLES = (Exact, MaxErrorCoder, NoiseCoder, BoundWrapper)
+
+
+# ------------------------------------------------------------------------------------------ helpers for codecs
 def constant_chunk(block: np.ndarray) -> tuple[bytes, dict] | None:
     """The lossy codecs' shared escape for a chunk of one value: an empty body and `p.const` (spec section 6)."""
     flat = block.reshape(-1)
@@ -90,22 +228,6 @@ def constant_value(body, params: dict, shape: tuple[int, ...], dtype: np.dtype) 
     if len(body):
         raise MzcError("corrupt chunk: constant chunk with a body")
     return np.full(shape, in_range(params["const"], dtype), dtype)
-
-
-def from_config(config: dict) -> Codec:
-    """Build the codec a header names; an unknown id is an error naming it."""
-    if not isinstance(config, dict) or not isinstance(config.get("id"), str):
-        raise MzcError("corrupt header: codec entry has no id")
-    cid = config["id"]
-    cls = REGISTRY.get(cid)
-    if cls is None:
-        raise MzcError(f"unknown codec {cid!r}: this file needs a newer mzc or a plug-in")
-    try:
-        return cls(**{k: v for k, v in config.items() if k != "id"})
-    except MzcError:
-        raise
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise MzcError(f"corrupt header: bad {cid} codec configuration ({exc})") from None
 
 
 def checked(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:

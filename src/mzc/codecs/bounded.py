@@ -16,15 +16,13 @@ import google_crc32c
 import imagecodecs
 import numpy as np
 
-from ..bounds import Bound, channel_of
+from ..bounds.bound import Bound, channel_of
 from ..errors import MzcError
-from .base import Codec, as_planes, from_config, register
+from .base import AutoCandidate, BoundWrapper, Codec, PerChunk, as_planes
 from .lossless import decode_backend
 from .nearlossless import jpegls_max_near
 from .noise import apply_ends, decode_indices, encode_ends, encode_indices
-
-# codecs whose decoder is not bit-identical across machines cannot carry a bound
-UNSTABLE_BASES = ("inr:siren",)
+from .registry import from_config, is_role, lookup, providing, register
 
 
 def base_crc(decoded: np.ndarray) -> int:
@@ -32,15 +30,32 @@ def base_crc(decoded: np.ndarray) -> int:
 
 
 @register
-class Bounded(Codec):
+class Bounded(BoundWrapper, PerChunk, Codec):
     id = "bounded"
+    what = "any reproducible lossy codec + a coded residual keeping --max-error E or --noise K"
+    grey_only = True
 
     def __init__(self, base: dict, bound: dict, effort: str = "fast", channel: int = 0, **config):
         extra = {"channel": int(channel)} if channel else {}
         super().__init__(base=base, bound=bound, effort=effort, **extra, **config)
+        if not isinstance(base, dict) or not isinstance(base.get("id"), str):
+            raise MzcError("corrupt header: bounded codec without a base")
+        base_cls = lookup(base["id"])[0]  # before building it: a base that is itself a wrapper is refused at once
+        if is_role(base_cls):
+            raise MzcError(f"corrupt header: {base['id']} cannot be a bounded codec's base")
         self.base, self.bound, self.effort, self.channel = from_config(base), Bound(bound), effort, int(channel)
-        if self.base.id in ("bounded", "noise", "nearlossless", "lossless"):
-            raise MzcError(f"corrupt header: {self.base.id} cannot be a bounded codec's base")
+        if not self.base.reproducible:
+            raise MzcError(f"corrupt header: {self.base.id} decodes differently across machines; it cannot carry "
+                           "a bound")
+
+    @classmethod
+    def wrap(cls, base: Codec, bound: Bound, effort: str) -> "Bounded":
+        return cls(base=base.config(), bound=bound.config(), effort=effort)
+
+    @classmethod
+    def bench_points(cls, ratios):
+        base = providing(AutoCandidate)[0].id  # J2K: the classic base measured in benchmarks/results/bounded.md
+        return [("K=1", {"codec": base, "noise": 1.0})]
 
     def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
         c = channel_of(axes, slices) if self.bound.per_channel else 0

@@ -18,11 +18,24 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, constant_chunk, constant_value, from_raw, register
+from .base import (
+    AutoCandidate,
+    Codec,
+    LibraryCodec,
+    Prepared,
+    Tunable,
+    as_planes,
+    checked,
+    constant_chunk,
+    constant_value,
+    from_raw,
+)
+from .registry import register
 
 
-class ClassicCodec(Codec):
-    """Template: special chunks (constant, degenerate) handled once; subclasses code one 2-D uint image."""
+class ClassicCodec(Tunable, LibraryCodec, Codec):
+    """Template: special chunks (constant, degenerate) handled once; subclasses code one 2-D uint image.
+    Without -q a classic codec aims at 50 dB (PSNR on the data range)."""
 
     def encode(self, block):
         const = constant_chunk(block)
@@ -44,7 +57,7 @@ class ClassicCodec(Codec):
             y = self.decode_image(bytes(body), params)
         except MzcError:
             raise
-        except Exception as exc:  # each library has its own error type for a bad stream
+        except Exception as exc:  # noqa: BLE001 - each library has its own error type for a bad stream
             raise MzcError(f"corrupt chunk: {self.id} decoder failed ({exc})") from None
         if np.asarray(y).dtype.kind == "f" or y.dtype != dtype:
             info = np.iinfo(dtype)
@@ -65,9 +78,10 @@ class ClassicCodec(Codec):
 
 
 @register
-class J2K(ClassicCodec):
+class J2K(AutoCandidate, ClassicCodec):
     """JPEG 2000 (OpenJPEG), irreversible 9/7 wavelet."""
     id = "j2k"
+    what = "JPEG 2000 (OpenJPEG, 9/7 wavelet)"
     knob_bounds = (10.0, 140.0)
     default_knob = 80.0
 
@@ -88,6 +102,7 @@ class J2K(ClassicCodec):
 class HTJ2K(ClassicCodec):
     """High-throughput JPEG 2000 (OpenJPH): about 30x faster than J2K, 0.1-0.6 dB lower."""
     id = "htj2k"
+    what = "high-throughput JPEG 2000 (OpenJPH)"
     knob_bounds = (1.0, 1.0e5)
     knob_log = True
     default_knob = 1000.0
@@ -103,6 +118,7 @@ class HTJ2K(ClassicCodec):
 class JXL(ClassicCodec):
     """JPEG XL (libjxl) at effort 3: the same PSNR per ratio as effort 5-7 here, 18x faster."""
     id = "jxl"
+    what = "JPEG XL (libjxl, effort 3)"
     knob_bounds = (0.04, 20.0)
     knob_log = True
     default_knob = 1.0
@@ -119,9 +135,10 @@ class JXL(ClassicCodec):
 
 
 @register
-class AVIF(ClassicCodec):
+class AVIF(AutoCandidate, Prepared, ClassicCodec):
     """AVIF (AV1 intra, 12-bit monochrome). Values are mapped into 12 bits with the file's offset and scale."""
     id = "avif"
+    what = "AVIF (AV1 intra, 12-bit monochrome)"
     knob_bounds = (0.0, 99.0)
     default_knob = 90.0
 
@@ -157,9 +174,10 @@ class AVIF(ClassicCodec):
 
 
 @register
-class SPERR(ClassicCodec):
+class SPERR(AutoCandidate, ClassicCodec):
     """SPERR (wavelet + SPECK) in bits per pixel; 2-D per tile, 3-D when a chunk spans several planes."""
     id = "sperr"
+    what = "SPERR (wavelet + SPECK), 2-D or 3-D chunks"
     knob_bounds = (0.005, 16.0)
     knob_log = True
     default_knob = 0.5

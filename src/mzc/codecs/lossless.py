@@ -13,7 +13,8 @@ import numpy as np
 import zstandard
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, from_raw, register
+from .base import ALL_DTYPES, Codec, Exact, Prepared, as_planes, checked, from_raw
+from .registry import register
 
 ZSTD_LEVEL = 3
 IMAGE_DTYPES = frozenset({"|u1", "<u2"})
@@ -85,7 +86,7 @@ def decode_backend(name: str, body, shape: tuple[int, ...], dtype: np.dtype) -> 
             raise MzcError(f"corrupt chunk: unknown lossless back end {name!r}")
     except MzcError:
         raise
-    except Exception as exc:  # codec libraries raise their own error types on bad streams
+    except Exception as exc:  # noqa: BLE001 - codec libraries raise their own error types on bad streams
         raise MzcError(f"corrupt chunk: {name} decoder failed ({exc})") from None
     return checked(out, shape, dtype, name)
 
@@ -101,9 +102,10 @@ def rank_table(min_value: float, present: np.ndarray | None) -> np.ndarray | Non
 
 
 @register
-class Lossless(Codec):
+class Lossless(Exact, Prepared, Codec):
     id = "lossless"
-    lossless = True
+    what = "bit-exact: JPEG-LS (8/16-bit), zigzag-delta + zstd (other dtypes)"
+    dtypes = ALL_DTYPES
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -114,6 +116,10 @@ class Lossless(Codec):
                 raise MzcError("corrupt header: rank table is not strictly increasing")
             self._lookup = np.zeros(int(self._table[-1] - self._table[0]) + 1, np.uint16)
             self._lookup[self._table - self._table[0]] = np.arange(self._table.size, dtype=np.uint16)
+
+    @classmethod
+    def bench_points(cls, ratios):
+        return [("default", {"lossless": True})]
 
     def prepare(self, stats) -> "Codec":
         table = rank_table(stats.min, stats.present)

@@ -12,9 +12,11 @@ import imagecodecs
 import numpy as np
 
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, in_range, register
+from .base import Codec, MaxErrorCoder, as_planes, checked, in_range
 from .lossless import Lossless, decode_backend
 from .noise import apply_ends, encode_ends
+from .registry import register
+
 
 def jpegls_max_near(dtype: np.dtype) -> int:
     """JPEG-LS allows NEAR up to min(255, MAXVAL / 2); imagecodecs sets MAXVAL from the dtype."""
@@ -35,14 +37,24 @@ def dequantize(q: np.ndarray, offset: int, error: int, dtype: np.dtype) -> np.nd
 
 
 @register
-class NearLossless(Codec):
+class NearLossless(MaxErrorCoder, Codec):
     id = "nearlossless"
+    what = "every pixel within +-E (--max-error E): JPEG-LS near-lossless or step-(2E+1) quantization"
+    dtypes = frozenset({"|u1", "<u2", "<u4"})
 
     def __init__(self, max_error: int = 0, **config):
         if int(max_error) != max_error or max_error < 0:
             raise MzcError(f"--max-error must be a non-negative integer for integer data, got {max_error}")
         super().__init__(max_error=int(max_error), **config)
         self.error = int(max_error)
+
+    @classmethod
+    def for_max_error(cls, max_error: int) -> "NearLossless":
+        return cls(max_error=max_error)
+
+    @classmethod
+    def bench_points(cls, ratios):
+        return [(f"E={e}", {"max_error": e}) for e in (1, 4, 16)]
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
         candidates = []
@@ -89,7 +101,7 @@ class NearLossless(Codec):
         if kind == "jpegls":
             try:
                 out = imagecodecs.jpegls_decode(bytes(body))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - CharLS's own error types on bad streams
                 raise MzcError(f"corrupt chunk: jpegls decoder failed ({exc})") from None
             return checked(out, shape, dtype, "jpegls")
         raise MzcError(f"corrupt chunk: unknown near-lossless back end {kind!r}")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import imagecodecs
 import numpy as np
 
-from ..bounds import Bound, channel_of
+from ..bounds.bound import Bound, channel_of
 from ..errors import MzcError
-from .base import Codec, as_planes, checked, register
+from .base import Codec, NoiseCoder, PerChunk, as_planes, checked
 from .lossless import decode_backend, encode_backend, zstd_compress, zstd_decompress
+from .registry import register
 
 EFFORTS = ("fast", "max")
 JXL_EFFORT = 7
@@ -55,7 +56,7 @@ def decode_indices(body, shape: tuple[int, ...], params: dict) -> np.ndarray:
             u = checked(imagecodecs.jpegxl_decode(bytes(body)), shape, dtype, "jpegxl")
         except MzcError:
             raise
-        except Exception as exc:  # the library's own error types on bad streams
+        except Exception as exc:  # noqa: BLE001 - the library's own error types on bad streams
             raise MzcError(f"corrupt chunk: jpegxl decoder failed ({exc})") from None
     elif name in ("jpegls", "zstd-delta"):
         u = decode_backend(name, body, shape, dtype)
@@ -85,8 +86,10 @@ def apply_ends(decoded: np.ndarray, body, lo: int, hi: int) -> np.ndarray:
 
 
 @register
-class Noise(Codec):
+class Noise(NoiseCoder, PerChunk, Codec):
     id = "noise"
+    what = "within noise (--noise K): every pixel within K sigma(x) of the fitted Poisson-Gaussian model"
+    grey_only = True
 
     def __init__(self, bound: dict, effort: str = "fast", channel: int = 0, **config):
         if effort not in EFFORTS:
@@ -94,6 +97,14 @@ class Noise(Codec):
         extra = {"channel": int(channel)} if channel else {}  # a chunk's variant, for the worker processes
         super().__init__(bound=bound, effort=effort, **extra, **config)
         self.bound, self.effort, self.channel = Bound(bound), effort, int(channel)
+
+    @classmethod
+    def for_bound(cls, bound: Bound, effort: str) -> "Noise":
+        return cls(bound=bound.config(), effort=effort)
+
+    @classmethod
+    def bench_points(cls, ratios):
+        return [("K=0.5", {"noise": 0.5}), ("default", {"noise": 1.0}), ("K=2", {"noise": 2.0})]
 
     def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
         c = channel_of(axes, slices) if self.bound.per_channel else 0

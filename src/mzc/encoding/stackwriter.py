@@ -12,19 +12,19 @@ frame whose chunk records are all present and pass their CRC, and finishes the f
 from __future__ import annotations
 
 import math
-import struct
 
 import numpy as np
 
-from .codecs.base import Codec
-from .container import (DATA, END_MAGIC, HEAD, MAGIC, MAJOR, MINOR, PREAMBLE_SIZE, REPORT, Writer, crc32c, pack_msg,
-                        record_bytes, unpack_chunk, unpack_msg)
-from .encoder import encode_chunk
-from .errors import MzcError
-from .metrics import Fidelity
-from .tiling import Grid, default_chunks
-from .codec_settings import CodecSettings
-from . import __version__
+from .._version import __version__
+from ..codecs.base import Codec, PerChunk
+from ..errors import MzcError
+from ..format import container
+from ..metrics import Fidelity
+from ..tiling import Grid, default_chunks
+from .pipeline import encode_chunk
+from .plan import plan as make_plan
+from .ratecontrol import fit_block
+from .request import EncodeRequest
 
 HEADER_ROOM = 4096  # spare bytes in the first HEAD, so the final one fits in the same record
 
@@ -52,12 +52,12 @@ class StackWriter:
         self.chunks = (1,) + tuple(chunks or default_chunks(self.frame_shape, axes[1:]))
         if len(self.chunks) != len(axes):
             raise MzcError(f"chunks {chunks} do not match the frame shape {self.frame_shape}")
-        self._options = codec_options
-        self._planner = CodecSettings(**codec_options)
+        self._request = EncodeRequest(**codec_options)
+        self._plan = make_plan(self._request, self.dtype, axes[1:])
+        self._grid = Grid(self.frame_shape, self.chunks[1:])
         self._codec: Codec | None = None
         self._fh = None
-        self._writer: Writer | None = None
-        self._head_length = 0
+        self._writer: container.Writer | None = None
         self.frames = 0
         self._fid: Fidelity | None = None
         self._lo, self._hi = math.inf, -math.inf
@@ -69,23 +69,24 @@ class StackWriter:
         self.close()  # an exception in the acquisition loop still leaves a complete file of the frames so far
 
     def _header(self, frames: int, growing: bool) -> dict:
+        n_chunks = Grid((max(frames, 1), *self.frame_shape), self.chunks).n_chunks if frames else 0
         header = {"shape": [frames, *self.frame_shape], "dtype": self.dtype.str, "axes": self.axes,
-                  "chunks": list(self.chunks), "n_chunks": Grid((max(frames, 1), *self.frame_shape),
-                                                                 self.chunks).n_chunks if frames else 0,
-                  "codec": self._codec.config(), "tiff": self.metadata, "software": f"mzc {__version__}"}
+                  "chunks": list(self.chunks), "n_chunks": n_chunks, "codec": self._codec.config(),
+                  "tiff": self.metadata, "software": f"mzc {__version__}"}
         if growing:
             header["growing"] = True
         return header
 
+    def _fit(self, frame: np.ndarray) -> Codec:
+        """The codec for every frame, planned and fitted on the first one (value range: the dtype's)."""
+        return fit_block(self._request, frame, self.axes[1:], 0, int(np.iinfo(self.dtype).max))
+
     def _start(self, frame: np.ndarray) -> None:
-        self._codec = self._planner.codec_for(frame, 0, int(np.iinfo(self.dtype).max))
+        self._codec = self._fit(frame)
         # SSIM's constants use the first frame's range; PSNR is computed on the final data range at close()
         self._fid = Fidelity(float(frame.max()) - float(frame.min()), self.dtype.str)
         self._fh = open(self.path, "wb")
-        header = self._header(0, growing=True)
-        header["room"] = bytes(HEADER_ROOM)
-        self._writer = Writer(self._fh, header)
-        self._head_length = self._writer.position - PREAMBLE_SIZE - 16  # the HEAD payload's length
+        self._writer = container.Writer(self._fh, self._header(0, growing=True), room=HEADER_ROOM)
 
     def append(self, frame: np.ndarray) -> None:
         frame = np.asarray(frame)
@@ -93,13 +94,14 @@ class StackWriter:
             raise MzcError(f"frame {frame.shape} {frame.dtype} does not match {self.frame_shape} {self.dtype}")
         if self._writer is None:
             self._start(frame)
-        grid = Grid(self.frame_shape, self.chunks[1:])
-        first = self.frames * grid.n_chunks
-        for i in range(grid.n_chunks):
-            block = np.ascontiguousarray(frame[grid.slices(i)])
-            config = pack_msg(self._codec.for_chunk(self.axes[1:], grid.slices(i)).config())
+        first = self.frames * self._grid.n_chunks
+        for i in range(self._grid.n_chunks):
+            slices = self._grid.slices(i)
+            block = np.ascontiguousarray(frame[slices])
+            codec = self._codec.for_chunk(self.axes[1:], slices) if isinstance(self._codec, PerChunk) else self._codec
             # the encoder's worker: code, decode back, check any bound on every pixel, sum the fidelity
-            body, params, part = encode_chunk(config, block, self._fid.data_range, self._codec.lossless)
+            body, params, part = encode_chunk(container.pack_msg(codec.config()), block, self._fid.data_range,
+                                              True)
             self._fid.merge(part)
             self._writer.write_chunk(first + i, params, body)
         self._lo, self._hi = min(self._lo, float(frame.min())), max(self._hi, float(frame.max()))
@@ -113,95 +115,17 @@ class StackWriter:
         writer, fh = self._writer, self._fh
         self._writer = None
         final = self._header(self.frames, growing=False)
-        write_head_in_place(fh, final, self._head_length)
+        writer.rewrite_head(final)
         raw = self.frames * math.prod(self.frame_shape) * self.dtype.itemsize
         self._fid.data_range = self._hi - self._lo
         report = {"input": "stack writer", "codec": self._codec.id, "shape": final["shape"],
                   "dtype": self.dtype.name, "axes": self.axes, "bytes_in": raw,
                   "data_range": [self._lo, self._hi], **{k: v for k, v in self._fid.report().items() if k != "mse"}}
-        size = writer.position
-        for _ in range(8):
+
+        def report_for(size: int) -> bytes:
             report.update(bytes_out=size, ratio=round(raw / size, 4))
-            payload = pack_msg(report)
-            if writer.size_after(len(payload)) == size:
-                break
-            size = writer.size_after(len(payload))
-        writer.write_record(REPORT, payload)
-        writer.close()
+            return container.pack_msg(report)
+
+        writer.finish(report_for)
         fh.close()
         return report
-
-
-def write_head_in_place(fh, header: dict, length: int) -> None:
-    """Rewrite the HEAD record at offset 12 with `header`, padded (key `room`) to the record's existing length."""
-    base = pack_msg(dict(header, format=[MAJOR, MINOR], room=b""))
-    for pad in range(max(0, length - len(base) - 8), length - len(base) + 1):
-        payload = pack_msg(dict(header, format=[MAJOR, MINOR], room=bytes(pad)))
-        if len(payload) == length:
-            break
-    else:
-        raise MzcError("internal error: the final header does not fit the room left for it")
-    end = fh.tell()
-    fh.seek(PREAMBLE_SIZE)
-    fh.write(record_bytes(HEAD, payload))
-    fh.seek(end)
-
-
-def recover(path: str) -> dict:
-    """Finish a growing file whose writer died: keep every frame whose chunks are all present and intact."""
-    with open(path, "r+b") as fh:
-        data = fh.read()
-        if data[:8] != MAGIC:
-            raise MzcError("not an .mzc file")
-        if data.endswith(END_MAGIC):
-            raise MzcError("the file is complete (it has its footer): nothing to recover")
-        head = _record_at(data, PREAMBLE_SIZE)
-        if head is None or head[0] != HEAD:
-            raise MzcError("the header record is damaged: nothing can be recovered")
-        header = unpack_msg(head[1], "header")
-        if not header.get("growing"):
-            raise MzcError("this truncated file was not written by the stack writer: it cannot be recovered")
-        frame_shape = tuple(header["shape"][1:])
-        per_frame = Grid(frame_shape, tuple(header["chunks"][1:])).n_chunks
-        pos, chunks = PREAMBLE_SIZE + head[2], 0
-        ends = [pos]
-        while True:
-            rec = _record_at(data, pos)
-            if rec is None or rec[0] != DATA:
-                break
-            try:
-                unpack_chunk(rec[1], chunks)
-            except MzcError:
-                break
-            chunks += 1
-            pos += rec[2]
-            ends.append(pos)
-        frames = chunks // per_frame
-        keep = ends[frames * per_frame]
-        header.pop("growing", None)
-        header.pop("room", None)
-        header.pop("format", None)
-        header["shape"][0] = frames
-        header["n_chunks"] = frames * per_frame
-        if frames == 0:
-            raise MzcError("no complete frame was written: nothing to recover")
-        fh.seek(keep)
-        fh.truncate()
-        kept = frames * per_frame
-        writer = Writer.resume(fh, head[2], [(o, e - o) for o, e in zip(ends[:kept], ends[1:kept + 1])])
-        write_head_in_place(fh, header, head[2] - 16)
-        writer.close()
-    return {"input": path, "frames": frames, "chunks": frames * per_frame, "dropped_bytes": len(data) - keep}
-
-
-def _record_at(data: bytes, pos: int):
-    """(type, payload, total length) of an intact record at `pos`, or None."""
-    if pos + 16 > len(data):
-        return None
-    rtype, length = data[pos:pos + 4], struct.unpack("<Q", data[pos + 4:pos + 12])[0]
-    end = pos + 12 + length + 4
-    if end > len(data):
-        return None
-    if struct.unpack("<I", data[end - 4:end])[0] != crc32c(data[pos:end - 4]):
-        return None
-    return rtype, data[pos + 12:end - 4], end - pos

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import google_crc32c
 import msgpack
 
-from .errors import MzcError
+from ..errors import MzcError
 
 MAGIC = b"\x89MZC\r\n\x1a\n"
 END_MAGIC = b"MZCEND\r\n"
@@ -47,7 +47,7 @@ def pack_msg(obj) -> bytes:
 def unpack_msg(data: bytes, what: str):
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except Exception as exc:  # msgpack raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
         raise MzcError(f"corrupt {what}: not valid msgpack ({exc})") from None
 
 
@@ -69,7 +69,8 @@ def unpack_chunk(payload: bytes, expected_index: int) -> tuple[dict, memoryview]
     if 4 + n > len(view):
         raise MzcError(f"corrupt chunk {expected_index}: meta length {n} exceeds payload")
     meta = unpack_msg(bytes(view[4:4 + n]), f"chunk {expected_index} meta")
-    if not isinstance(meta, dict) or meta.get("i") != expected_index or not isinstance(meta.get("p"), dict):
+    if not isinstance(meta, dict) or type(meta.get("i")) is not int or meta["i"] != expected_index \
+            or not isinstance(meta.get("p"), dict):
         raise MzcError(f"corrupt chunk {expected_index}: meta does not name this chunk")
     return meta["p"], view[4 + n:]
 
@@ -84,16 +85,18 @@ class Entry:
 class Writer:
     """Append-only writer: HEAD first, then chunks/ancillary records, then close() writes INDX and footer."""
 
-    def __init__(self, fh: BinaryIO, header: dict):
+    def __init__(self, fh: BinaryIO, header: dict, room: int = 0):
+        """`room`: spare bytes in the HEAD (key `room`) so that a final header can replace it in place later."""
         self._fh = fh
         self._entries: list[Entry] = []
         self._pos = 0
         self._chunks_written = 0
         self._write_raw(MAGIC + bytes([MAJOR, MINOR, 0, 0]))
-        payload = pack_msg(dict(header, format=[MAJOR, MINOR]))
+        payload = pack_msg(dict(header, format=[MAJOR, MINOR], **({"room": bytes(room)} if room else {})))
         if len(payload) > MAX_HEADER:
             raise MzcError(f"header too large ({len(payload)} bytes > {MAX_HEADER})")
         self.write_record(HEAD, payload)
+        self.head_length = len(payload)
 
     @classmethod
     def resume(cls, fh: BinaryIO, head_length: int, chunks: list[tuple[int, int]]) -> "Writer":
@@ -130,6 +133,28 @@ class Writer:
         entries = len(self._entries) + 1
         index_record = RECORD_OVERHEAD + 8 + entries * INDEX_ENTRY.size
         return self._pos + RECORD_OVERHEAD + payload_length + index_record + FOOTER_SIZE
+
+    def finish(self, report_for: Callable[[int], bytes]) -> int:
+        """Write the report record, index and footer; return the file size.
+
+        `report_for(size)` packs the report for a file of `size` bytes; a report states the file's final size, which
+        includes the report itself, so the size is iterated to its fixed point (one or two rounds)."""
+        size = self._pos
+        for _ in range(8):
+            payload = report_for(size)
+            if self.size_after(len(payload)) == size:
+                break
+            size = self.size_after(len(payload))
+        else:
+            raise MzcError("internal error: the report's stated size does not settle")
+        self.write_record(REPORT, payload)
+        if self.close() != size:
+            raise MzcError("internal error: report size mismatch")
+        return size
+
+    def rewrite_head(self, header: dict) -> None:
+        """Replace the HEAD written with `room` by `header`, padded to exactly the same length (spec section 2.4)."""
+        rewrite_head(self._fh, header, self.head_length)
 
     def close(self) -> int:
         """Write index and footer; return the file size."""
@@ -205,7 +230,8 @@ class Reader:
         if entry.length < RECORD_OVERHEAD or entry.offset + entry.length > self.size:
             raise MzcError(f"corrupt index: record {entry.rtype!r} at {entry.offset} out of range")
         if cap is not None and entry.length - RECORD_OVERHEAD > cap:
-            raise MzcError(f"corrupt file: {entry.rtype.decode('latin1')} record of {entry.length} bytes exceeds cap {cap}")
+            raise MzcError(f"corrupt file: {entry.rtype.decode('latin1')} record of {entry.length} bytes exceeds "
+                           f"cap {cap}")
         raw = self._pread(entry.offset, entry.length)
         rtype, (length,) = raw[:4], struct.unpack_from("<Q", raw, 4)
         if rtype != entry.rtype or length != entry.length - RECORD_OVERHEAD:
@@ -266,3 +292,61 @@ class Reader:
         for e in self.entries:
             yield e, self.read_record(e, cap=MAX_HEADER if e.rtype == HEAD else None if is_critical(e.rtype)
                                       else MAX_ANCILLARY)
+
+
+def rewrite_head(fh: BinaryIO, header: dict, length: int) -> None:
+    """Rewrite the HEAD record at offset 12 with `header`, padded (key `room`) to its payload `length`."""
+    base = pack_msg(dict(header, format=[MAJOR, MINOR], room=b""))
+    for pad in range(max(0, length - len(base) - 8), length - len(base) + 1):
+        payload = pack_msg(dict(header, format=[MAJOR, MINOR], room=bytes(pad)))
+        if len(payload) == length:
+            break
+    else:
+        raise MzcError("internal error: the final header does not fit the room left for it")
+    end = fh.tell()
+    fh.seek(PREAMBLE_SIZE)
+    fh.write(record_bytes(HEAD, payload))
+    fh.seek(end)
+
+
+def overhead(header_bytes: int, report_bytes: int, n_chunks: int, chunk_meta_bytes: int) -> int:
+    """Bytes a file spends besides its chunk bodies: preamble, HEAD, one DATA record per chunk (with its meta),
+    the report, the index (an entry per record) and the footer. Rate control subtracts it from a ratio's budget."""
+    records = 2 + n_chunks  # HEAD, REPORT, DATA...
+    index = RECORD_OVERHEAD + 8 + records * INDEX_ENTRY.size
+    per_chunk = RECORD_OVERHEAD + 4 + chunk_meta_bytes
+    return PREAMBLE_SIZE + 2 * RECORD_OVERHEAD + header_bytes + report_bytes + n_chunks * per_chunk + index \
+        + FOOTER_SIZE
+
+
+def chunk_meta_bytes(index: int, params: dict) -> int:
+    """Length of one chunk's meta map as pack_chunk writes it."""
+    return len(pack_msg({"i": index, "p": params}))
+
+
+def record_at(data: bytes, pos: int) -> tuple[bytes, bytes, int] | None:
+    """(type, payload, total length) of an intact record at `pos` of `data`, or None (cut short or damaged)."""
+    if pos + RECORD_OVERHEAD > len(data):
+        return None
+    rtype, length = data[pos:pos + 4], struct.unpack("<Q", data[pos + 4:pos + 12])[0]
+    end = pos + 12 + length + 4
+    if end > len(data):
+        return None
+    if struct.unpack("<I", data[end - 4:end])[0] != crc32c(data[pos:end - 4]):
+        return None
+    return rtype, data[pos + 12:end - 4], end - pos
+
+
+def is_mzc(source) -> bool:
+    """Whether a path or binary file object starts with the .mzc magic (its position is kept)."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                return fh.read(len(MAGIC)) == MAGIC
+        except OSError:
+            return False
+    where = source.tell()
+    try:
+        return source.read(len(MAGIC)) == MAGIC
+    finally:
+        source.seek(where)

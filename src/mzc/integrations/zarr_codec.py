@@ -6,7 +6,8 @@ the chunk's shape and dtype, the complete mzc codec configuration it was coded w
 included) and a CRC-32C of the body. A frame decodes on its own, whatever the array's metadata says, and a damaged
 one is refused rather than decoded to wrong pixels.
 
-    frame = b"MZCZ" | u32 little-endian n | msgpack map {s: shape, d: dtype, c: codec config, p: params, k: crc} (n bytes) | body
+    frame = b"MZCZ" | u32 little-endian n
+            | msgpack map {s: shape, d: dtype, c: codec config, p: params, k: crc} (n bytes) | body
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ndarray_copy
 
-from .codec_settings import CodecSettings
-from .codecs import from_config
-from .container import pack_msg, unpack_msg
-from .errors import MzcError
+from ..codecs.registry import from_config
+from ..encoding.ratecontrol import fit_block
+from ..encoding.request import EncodeRequest
+from ..errors import MzcError
+from ..format.container import pack_msg, unpack_msg
 
 MAGIC = b"MZCZ"
 MAX_META = 16 << 20
@@ -36,12 +38,13 @@ class MzcCodec(NumcodecsCodec):
     """
     codec_id = "mzc"
 
-    def __init__(self, codec: str = "lossless", knob: float | None = None, quality: str | None = None,
+    def __init__(self, codec: str = "auto", knob: float | None = None, quality: str | None = None,
                  max_error: int | None = None, noise: float | None = None, noise_model: str | None = None,
                  effort: str = "fast"):
         self.codec, self.knob, self.quality, self.max_error = codec, knob, quality, max_error
         self.noise, self.noise_model, self.effort = noise, noise_model, effort
-        self._settings = CodecSettings(codec, knob, quality, max_error, noise, noise_model, effort)
+        self._request = EncodeRequest(codec=codec, knob=knob, quality=quality, max_error=max_error, noise=noise,
+                                      noise_model=noise_model, effort=effort)
 
     def get_config(self) -> dict:
         config = {"id": self.codec_id, "codec": self.codec}
@@ -56,7 +59,7 @@ class MzcCodec(NumcodecsCodec):
         chunk = np.ascontiguousarray(buf)
         if chunk.ndim < 2:
             chunk = chunk.reshape(1, -1)
-        codec = self._settings.codec_for(chunk)
+        codec = fit_block(self._request, chunk)
         body, params = codec.encode(chunk)
         meta = pack_msg({"s": list(chunk.shape), "d": chunk.dtype.str, "c": codec.config(), "p": params,
                          "k": google_crc32c.value(bytes(body))})

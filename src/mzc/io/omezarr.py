@@ -15,8 +15,8 @@ import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 
-from .errors import MzcError
-from .resample import resample, sample_positions, scaled_length
+from ..errors import MzcError
+from ..resample import resample, sample_positions, scaled_length
 
 NGFF_ORDER = "TCZYX"
 AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}

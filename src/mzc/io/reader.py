@@ -9,13 +9,14 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import psutil
 
-from .codecs import REGISTRY, from_config
-from .container import REPORT, Reader, pack_msg, unpack_msg
-from .errors import MzcError
-from .parallel import pmap, useful_workers
-from .resample import check_scale, sample_positions, scaled_length
-from .tiling import Grid, normalise_region, parse_roi, spatial_axes
-from .volume import SUPPORTED_DTYPES, page_axes_start
+from ..codecs.base import RegionDecoder
+from ..codecs.registry import from_config
+from ..errors import MzcError
+from ..format.container import REPORT, Reader, pack_msg, unpack_msg
+from ..pool import pmap, useful_workers
+from ..resample import check_scale, sample_positions, scaled_length
+from ..tiling import Grid, normalise_region, parse_roi, spatial_axes
+from .tiff import SUPPORTED_DTYPES, page_axes_start
 
 MAX_ELEMENTS = 1 << 48
 MAX_CHUNK_ELEMENTS = 1 << 31
@@ -24,7 +25,10 @@ MAX_CHUNK_ELEMENTS = 1 << 31
 def _validated(header: dict) -> tuple[tuple[int, ...], np.dtype, str, Grid]:
     shape, chunks = header.get("shape"), header.get("chunks")
     dtype, axes = header.get("dtype"), header.get("axes")
-    ints = lambda v: isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in v)  # noqa: E731
+
+    def ints(v) -> bool:
+        return isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in v)
+
     if not ints(shape) or not 1 <= len(shape) <= 8 or any(n < 1 for n in shape):
         raise MzcError(f"corrupt header: bad shape {shape!r}")
     if not ints(chunks) or len(chunks) != len(shape) or any(c < 1 for c in chunks):
@@ -112,6 +116,11 @@ class MzcFile:
         self.close()
 
     @property
+    def codec(self):
+        """The file's codec (built on first use: `info` needs no codec, a plug-in's file opens without it)."""
+        return _codec(self._codec_packed)
+
+    @property
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
 
@@ -145,7 +154,7 @@ class MzcFile:
         evaluate only the samples asked for, others decode the chunks and resample linearly.
         """
         scale = check_scale(scale)
-        if scale != 1.0 or getattr(REGISTRY.get(self.header["codec"].get("id")), "region_decode", False):
+        if scale != 1.0 or isinstance(self.codec, RegionDecoder):
             return self._read_sampled(roi, workers, scale)
         if roi is None:
             region, dropped = tuple(slice(0, n) for n in self.shape), ()

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import tifffile
 
-from .errors import MzcError
+from ..errors import MzcError
 
 SUPPORTED_DTYPES = ("|u1", "<u2", "<i2", "<u4", "<f4")
 RELEASE_EVERY = 64 << 20  # bytes read from a memmap between releases of its pages
@@ -75,7 +75,8 @@ class Volume:
 
 def _tiff_metadata(tif: tifffile.TiffFile) -> dict:
     page = tif.pages.first
-    meta: dict = {"kind": "ome" if tif.is_ome else "imagej" if tif.is_imagej else "shaped" if tif.is_shaped else "plain"}
+    kind = "ome" if tif.is_ome else "imagej" if tif.is_imagej else "shaped" if tif.is_shaped else "plain"
+    meta: dict = {"kind": kind}
     tags = page.tags
     for code, key in ((270, "description"), (305, "software"), (306, "datetime")):
         tag = tags.get(code)
@@ -199,7 +200,7 @@ def open_tiff(source: str | BinaryIO) -> Volume:
         for item in keep:
             item.close()
         raise
-    except Exception as exc:  # tifffile raises many kinds on damaged files
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds on damaged files
         for item in keep:
             item.close()
         raise MzcError(f"cannot read TIFF ({type(exc).__name__}: {exc})") from None

@@ -9,15 +9,25 @@ import warnings
 
 with warnings.catch_warnings():  # compressai's import-time torch.jit.script FutureWarning is not the user's business
     warnings.simplefilter("ignore", FutureWarning)
-    from compressai.ans import BufferedRansEncoder, RansDecoder  # noqa: F401  (re-exported: one quiet import point)
+    from compressai.ans import BufferedRansEncoder, RansDecoder
     from compressai.layers import ResidualBlockWithStride, subpel_conv3x3
-    from compressai.models import (Cheng2020Anchor, Cheng2020Attention, FactorizedPrior,
-                                   JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior, ScaleHyperprior)
-    from compressai.losses import RateDistortionLoss  # noqa: F401
+    from compressai.losses import RateDistortionLoss
+    from compressai.models import (
+        Cheng2020Anchor,
+        Cheng2020Attention,
+        FactorizedPrior,
+        JointAutoregressiveHierarchicalPriors,
+        MeanScaleHyperprior,
+        ScaleHyperprior,
+    )
     from compressai.models.utils import conv, deconv
 
-from .errors import MzcError
+from ...errors import MzcError
 from .zoo import FAMILY_NAMES
+
+# re-exported: the one quiet import point of CompressAI's coder and loss
+__all__ = ["FAMILIES", "BufferedRansEncoder", "RansDecoder", "RateDistortionLoss", "build", "is_autoregressive",
+           "latent_channels", "prior_kind"]
 
 # name -> (class, uses N and M, autoregressive context model, kind of latent prior)
 FAMILIES = {

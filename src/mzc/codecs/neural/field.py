@@ -19,7 +19,7 @@ import msgpack
 import numpy as np
 import zstandard
 
-from .errors import MzcError
+from ...errors import MzcError
 
 NETS = ("grid", "siren")
 MAX_PARAMS = 1 << 26
@@ -200,7 +200,10 @@ def _pack_ints(ints: list[np.ndarray]) -> tuple[int, bytes]:
     width = 1 if flat.size == 0 or int(flat.max()) < 256 else 2
     if flat.size and int(flat.max()) >= 1 << 16:
         raise MzcError("internal error: quantized weight out of range")
-    raw = flat.astype(np.uint8).tobytes() if width == 1 else flat.astype("<u2").view(np.uint8).reshape(-1, 2).T.tobytes()
+    if width == 1:
+        raw = flat.astype(np.uint8).tobytes()
+    else:
+        raw = flat.astype("<u2").view(np.uint8).reshape(-1, 2).T.tobytes()
     return width, zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
 
 
@@ -233,39 +236,40 @@ def _check(cond: bool, what: str) -> None:
         raise MzcError(f"corrupt chunk: inr {what}")
 
 
-def unpack(body: bytes, expected_extent: tuple[int, ...] | None = None) -> Field:
-    """Parse and validate a stored field; every size is checked before anything is allocated."""
-    try:
-        m = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
-    except Exception:
-        raise MzcError("corrupt chunk: inr payload is not msgpack") from None
-    _check(isinstance(m, dict), "payload is not a map")
+def _numbers(v, kind) -> bool:
+    return isinstance(v, list) and all(isinstance(x, kind) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+
+
+def _layout(m: dict, expected_extent: tuple[int, ...] | None) -> Field:
+    """The network a stored map declares, every number range-checked (nothing allocated yet)."""
     net, extent = m.get("net"), m.get("extent")
     _check(net in NETS, f"network {net!r}")
     _check(isinstance(extent, list) and len(extent) in (2, 3)
            and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1 << 20 for n in extent), "extent")
     if expected_extent is not None:
         _check(tuple(extent) == tuple(expected_extent), f"extent {extent} does not match the chunk")
-    nums = lambda v, kind: isinstance(v, list) and all(  # noqa: E731
-        isinstance(x, kind) and not isinstance(x, bool) and math.isfinite(x) for x in v)
     cells, widths, omegas = m.get("cells"), m.get("widths"), m.get("omegas")
-    _check(nums(cells, (int, float)) and all(0.5 <= c <= 1 << 20 for c in cells) and len(cells) <= 16, "cells")
-    _check(nums(widths, int) and all(1 <= w <= 1024 for w in widths) and len(widths) <= 16, "widths")
-    _check(nums(omegas, (int, float)) and all(abs(w) <= 1e4 for w in omegas), "omegas")
+    _check(_numbers(cells, (int, float)) and all(0.5 <= c <= 1 << 20 for c in cells) and len(cells) <= 16, "cells")
+    _check(_numbers(widths, int) and all(1 <= w <= 1024 for w in widths) and len(widths) <= 16, "widths")
+    _check(_numbers(omegas, (int, float)) and all(abs(w) <= 1e4 for w in omegas), "omegas")
     features = m.get("features")
     _check(isinstance(features, int) and not isinstance(features, bool) and 0 <= features <= 64, "features")
     offset, scale = m.get("offset"), m.get("scale")
-    _check(nums([offset, scale], (int, float)), "value mapping")
+    _check(_numbers([offset, scale], (int, float)), "value mapping")
     if net == "grid":
         _check(1 <= len(cells) and features >= 1 and not omegas, "grid layout")
     else:
         _check(not cells and len(omegas) == len(widths) >= 1, "siren layout")
-    f = Field(net, tuple(extent), float(offset), float(scale), tuple(float(c) for c in cells), features,
-              tuple(widths), tuple(float(w) for w in omegas))
+    return Field(net, tuple(extent), float(offset), float(scale), tuple(float(c) for c in cells), features,
+                 tuple(widths), tuple(float(w) for w in omegas))
+
+
+def _weights(m: dict, f: Field) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """The quantized weights (integers per parameter array) and their per-row steps, sizes checked first."""
     shapes = param_shapes(f)
     total = sum(math.prod(s) for s in shapes)
     _check(total <= MAX_PARAMS, f"declares {total} parameters")
-    n_grids = len(cells) if net == "grid" else 0
+    n_grids = len(f.cells) if f.net == "grid" else 0
     n_rows = [s[0] if i < n_grids else s[-1] for i, s in enumerate(shapes)]
     steps_raw, width, blob = m.get("steps"), m.get("w"), m.get("q")
     _check(isinstance(steps_raw, bytes) and len(steps_raw) == 2 * sum(n_rows), "step table size")
@@ -284,9 +288,20 @@ def unpack(body: bytes, expected_extent: tuple[int, ...] | None = None) -> Field
         n = math.prod(shape)
         q = _unzigzag(flat[at:at + n])
         at += n
-        q = _undelta(q.reshape(shape)) if i < n_grids else q.reshape(shape)
-        ints.append(q)
+        ints.append(_undelta(q.reshape(shape)) if i < n_grids else q.reshape(shape))
         steps.append(all_steps[row:row + rows])
         row += rows
+    return ints, steps, n_grids
+
+
+def unpack(body: bytes, expected_extent: tuple[int, ...] | None = None) -> Field:
+    """Parse and validate a stored field; every size is checked before anything is allocated."""
+    try:
+        m = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
+    except Exception:  # noqa: BLE001 - msgpack raises several unrelated types
+        raise MzcError("corrupt chunk: inr payload is not msgpack") from None
+    _check(isinstance(m, dict), "payload is not a map")
+    f = _layout(m, expected_extent)
+    ints, steps, n_grids = _weights(m, f)
     f.params = dequantize(ints, steps, n_grids)
     return f

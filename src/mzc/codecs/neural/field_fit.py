@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import MzcError
-from .neural_field import Field, count_params, grid_nodes, pack, param_shapes, quantize, row_steps
+from ...errors import MzcError
+from .field import Field, count_params, grid_nodes, pack, param_shapes, quantize, row_steps
 
 GRID_FEATURES = 2
 GRID_LEVELS = 4
@@ -172,81 +172,102 @@ def _fake_quant(torch, params, steps, n_grids):
 
 
 # ------------------------------------------------------------------ fitting
-def fit(u: np.ndarray, opts: FitOptions, offset: float, scale: float) -> bytes:
-    """Fit normalised values u (2-D or 3-D float32 in ~[0, 1]) and return the packed field within budget_bytes."""
-    torch = _torch()
-    import multiprocessing
-    if multiprocessing.parent_process() is not None:
-        torch.set_num_threads(1)  # a pool worker: the pool already uses every core
-    torch.manual_seed(opts.seed)
-    rng = np.random.default_rng(opts.seed)
-    extent = tuple(u.shape)
+def new_field(extent: tuple[int, ...], opts: FitOptions, offset: float, scale: float) -> Field:
+    """The network layout the byte budget affords."""
     if opts.net == "grid":
         cells, features, widths = grid_layout(extent, opts.budget_bytes)
-        f = Field("grid", extent, offset, scale, cells, features, widths)
-    elif opts.net == "siren":
+        return Field("grid", extent, offset, scale, cells, features, widths)
+    if opts.net == "siren":
         widths = siren_widths(len(extent), opts.budget_bytes)
-        f = Field("siren", extent, offset, scale, widths=widths, omegas=(30.0,) * len(widths))
-    else:
-        raise MzcError(f"unknown inr network {opts.net!r}: choose grid or siren")
-    model = _Model(torch, f, float(u.mean()), rng)
-    target = torch.from_numpy(np.ascontiguousarray(u, np.float32))
-    weights = None if opts.weights is None else torch.from_numpy(np.ascontiguousarray(opts.weights, np.float32))
-    steps = opts.steps or DEFAULT_STEPS[f.net]
-    started = time.perf_counter()
-    budget_s = opts.seconds
+        return Field("siren", extent, offset, scale, widths=widths, omegas=(30.0,) * len(widths))
+    raise MzcError(f"unknown inr network {opts.net!r}: choose grid or siren")
 
-    def progress(step: int, total: int, seconds: float | None) -> float:
+
+class _Fit:
+    """One fit: the model, its optimizer and sampler, and a training loop with a cosine schedule over either a
+    number of steps or a wall-clock share of the time budget."""
+
+    def __init__(self, u: np.ndarray, opts: FitOptions, offset: float, scale: float):
+        torch = self.torch = _torch()
+        import multiprocessing
+        if multiprocessing.parent_process() is not None:
+            torch.set_num_threads(1)  # a pool worker: the pool already uses every core
+        torch.manual_seed(opts.seed)
+        rng = np.random.default_rng(opts.seed)
+        self.opts = opts
+        self.f = new_field(tuple(u.shape), opts, offset, scale)
+        self.model = _Model(torch, self.f, float(u.mean()), rng)
+        self.target = torch.from_numpy(np.ascontiguousarray(u, np.float32))
+        self.weights = None if opts.weights is None else torch.from_numpy(np.ascontiguousarray(opts.weights,
+                                                                                             np.float32))
+        self.steps = opts.steps or DEFAULT_STEPS[self.f.net]
+        extent = tuple(u.shape)
+        self.sampler = _BoxSampler(extent, self.f, rng, torch) if self.f.net == "grid" else \
+            _PointSampler(extent, rng, torch)
+        model = self.model
+        groups = [{"params": model.params[:model.n_grids], "lr": GRID_LR},
+                  {"params": model.params[model.n_grids:] + model.omegas,
+                   "lr": MLP_LR if self.f.net == "grid" else SIREN_LR}]
+        self.opt = torch.optim.Adam([g for g in groups if g["params"]])
+        self.base_lr = [g["lr"] for g in self.opt.param_groups]
+        self.started = time.perf_counter()
+
+    def progress(self, step: int, total: int, seconds: float | None) -> float:
         p = step / total
         if seconds:
-            p = max(p, (time.perf_counter() - started) / seconds)
+            p = max(p, (time.perf_counter() - self.started) / seconds)
         return p
 
-    sampler = _BoxSampler(extent, f, rng, torch) if f.net == "grid" else _PointSampler(extent, rng, torch)
-    groups = [{"params": model.params[:model.n_grids], "lr": GRID_LR},
-              {"params": model.params[model.n_grids:] + model.omegas, "lr": MLP_LR if f.net == "grid" else SIREN_LR}]
-    groups = [g for g in groups if g["params"]]
-    opt = torch.optim.Adam(groups)
-    base_lr = [g["lr"] for g in opt.param_groups]
-
-    def run(n_steps: int, seconds: float | None, quant_steps=None, lr_scale: float = 1.0):
+    def run(self, n_steps: int, seconds: float | None, quant_steps=None, lr_scale: float = 1.0) -> None:
+        """Adam with a cosine-decayed rate (to 3%); with quant_steps, straight-through quantization in the loop."""
+        model, torch = self.model, self.torch
+        self.started = time.perf_counter() if quant_steps is not None else self.started
         step = 0
-        while True:
-            p = progress(step, n_steps, seconds)
-            if p >= 1:
-                break
-            for g, lr in zip(opt.param_groups, base_lr):
+        while (p := self.progress(step, n_steps, seconds)) < 1:
+            for g, lr in zip(self.opt.param_groups, self.base_lr):
                 g["lr"] = lr * lr_scale * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * p)))
             params = model.params if quant_steps is None else _fake_quant(torch, model.params, quant_steps,
                                                                           model.n_grids)
-            pred, ref, w = sampler.batch(model, params, target, weights)
+            pred, ref, w = self.sampler.batch(model, params, self.target, self.weights)
             err = (pred - ref) ** 2
             loss = (err * w).mean() if w is not None else err.mean()
-            opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            self.opt.step()
             if not math.isfinite(loss.item()):
                 raise MzcError("inr fit diverged (loss is not finite)")
             step += 1
 
-    main_seconds = budget_s * (1 - sum(QAT_SECONDS)) if budget_s else None
-    run(steps, main_seconds)
-    values = [p.detach().numpy().astype(np.float32) for p in model.params]
-    s = _step_for_budget(f, values, opts.budget_bytes * BUDGET_FILL)
-    qsteps = row_steps(values, f.net, model.n_grids, s)
-    for share, seconds in zip((QAT_FRACTION, QAT_RETUNE, QAT_RETUNE), QAT_SECONDS):
-        started = time.perf_counter()
-        run(max(1, int(steps * share)), budget_s * seconds if budget_s else None, qsteps, lr_scale=0.2)
-        values = [p.detach().numpy().astype(np.float32) for p in model.params]
-        f.omegas = tuple(float(w.detach()) for w in model.omegas)
-        body = _packed(f, values, qsteps, model.n_grids)
-        if len(body) <= opts.budget_bytes:
-            return body
-        # the fine-tune grew the stream: re-quantize to fit, then fine-tune at that step too (re-quantizing a
-        # fine-tuned field without it cost 3.7 dB on brightfield at 64x, more than the whole fine-tune gains)
-        s = _step_for_budget(f, values, opts.budget_bytes * BUDGET_FILL)
-        qsteps = row_steps(values, f.net, model.n_grids, s)
-    return _packed(f, values, qsteps, model.n_grids)
+    def values(self) -> list[np.ndarray]:
+        return [p.detach().numpy().astype(np.float32) for p in self.model.params]
+
+    def steps_for_budget(self, values) -> list[np.ndarray]:
+        s = _step_for_budget(self.f, values, self.opts.budget_bytes * BUDGET_FILL)
+        return row_steps(values, self.f.net, self.model.n_grids, s)
+
+    def quantized(self) -> bytes:
+        """Quantize to the byte budget with quantization-aware fine-tunes: when a fine-tune grew the stream past
+        the budget, re-quantize and fine-tune at that step too (re-quantizing a fine-tuned field without it cost
+        3.7 dB on brightfield at 64x, more than the whole fine-tune gains)."""
+        budget_s = self.opts.seconds
+        values = self.values()
+        qsteps = self.steps_for_budget(values)
+        for share, seconds in zip((QAT_FRACTION, QAT_RETUNE, QAT_RETUNE), QAT_SECONDS):
+            self.run(max(1, int(self.steps * share)), budget_s * seconds if budget_s else None, qsteps, 0.2)
+            values = self.values()
+            self.f.omegas = tuple(float(w.detach()) for w in self.model.omegas)
+            body = _packed(self.f, values, qsteps, self.model.n_grids)
+            if len(body) <= self.opts.budget_bytes:
+                return body
+            qsteps = self.steps_for_budget(values)
+        return _packed(self.f, values, qsteps, self.model.n_grids)
+
+
+def fit(u: np.ndarray, opts: FitOptions, offset: float, scale: float) -> bytes:
+    """Fit normalised values u (2-D or 3-D float32 in ~[0, 1]) and return the packed field within budget_bytes."""
+    job = _Fit(u, opts, offset, scale)
+    job.run(job.steps, opts.seconds * (1 - sum(QAT_SECONDS)) if opts.seconds else None)
+    return job.quantized()
 
 
 def _packed(f: Field, values, steps, n_grids) -> bytes:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .errors import MzcError
-from .segmentation import foreground
+from ...errors import MzcError
+from ...foreground import foreground
 
 GUIDES = ("segmentation",)
 FOREGROUND_WEIGHT = 4.0
 BOUNDARY_WEIGHT = 8.0
 BAND_PX = 2
+
+
+def check_guide(guide: str | None) -> None:
+    if guide is not None and guide not in GUIDES:
+        raise MzcError(f"unknown --guide {guide!r}: choose from {', '.join(GUIDES)}")
 
 
 def weights(volume: np.ndarray, guide: str | None) -> np.ndarray | None:

@@ -16,12 +16,14 @@ import math
 import msgpack
 import numpy as np
 
-from ..errors import MzcError
-from ..neural_field import evaluate, unpack
-from ..resample import resample
-from ..targets import Target, search_knob, trial as j2k_trial
-from .base import Codec, constant_chunk, constant_value, register
-from .classic import J2K
+from ...errors import MzcError
+from ...resample import resample
+from ...targets import Target, search_knob
+from ...targets import trial as j2k_trial
+from ..base import Budgeted, Codec, RegionDecoder, constant_chunk, constant_value
+from ..classic import J2K
+from ..registry import register
+from .field import evaluate, unpack
 from .inr import Inr, chunk_bounds, every_pixel, field_extent, field_positions
 
 DEFAULT_BASE_SHARE = 0.5
@@ -29,13 +31,13 @@ MAX_BASE_SHARE = 0.8
 
 
 @register
-class Hybrid(Codec):
+class Hybrid(Budgeted, RegionDecoder, Codec):
     id = "hybrid"
-    budgeted = True
-    region_decode = True
+    what = "JPEG 2000 base + a neural field of its residual, sized by -q Nx"
+    grey_only = True
 
-    def __init__(self, base: str = "j2k", base_share: float = DEFAULT_BASE_SHARE, **inr_config):
-        if base != "j2k":
+    def __init__(self, base: str = J2K.id, base_share: float = DEFAULT_BASE_SHARE, **inr_config):
+        if base != J2K.id:
             raise MzcError(f"corrupt header: unknown hybrid base codec {base!r}")
         if isinstance(base_share, bool) or not isinstance(base_share, (int, float)) or not 0 < base_share < 1:
             raise MzcError("corrupt header: hybrid base_share must be between 0 and 1")
@@ -43,9 +45,17 @@ class Hybrid(Codec):
         super().__init__(base=base, base_share=float(base_share), **self.field.config_items())
         self.base_share = float(base_share)
 
+    @classmethod
+    def named(cls, variant: str, request) -> "Hybrid":
+        from .guidance import check_guide
+        if variant:
+            raise MzcError(f"--codec hybrid:{variant}: the hybrid codec has no variants")
+        check_guide(request.guide)
+        return cls(guide=request.guide)
+
     def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Hybrid":
         inr = self.field.with_budget(bpe, seconds_per_element)
-        return Hybrid(base="j2k", base_share=self.base_share, **inr.config_items())
+        return Hybrid(base=J2K.id, base_share=self.base_share, **inr.config_items())
 
     def config(self) -> dict:
         return {"id": self.id, **self._config}
@@ -68,7 +78,8 @@ class Hybrid(Codec):
             trial = j2k_trial(J2K(), planes, J2K.knob_bounds[0])
             if trial.body_bytes > budget * MAX_BASE_SHARE:
                 raise MzcError(f"hybrid: the smallest JPEG 2000 base ({trial.body_bytes} bytes) leaves no room for "
-                               f"the field in this chunk's {budget:.0f} bytes; use --codec inr or a lower ratio")
+                               f"the field in this chunk's {budget:.0f} bytes; use --codec inr or a lower "
+                               "ratio") from None
         knob, base_bytes, base = _base(planes, trial.knob)
         residual = (vol.astype(np.float32) - base.astype(np.float32)).reshape(extent)
         rest = budget - len(base_bytes) - 32
@@ -103,7 +114,7 @@ class Hybrid(Codec):
             base_list = msgpack.unpackb(m["base"], raw=False, strict_map_key=True)
             knob = float(m["knob"])
             field_body = m["field"]
-        except Exception:
+        except Exception:  # noqa: BLE001 - msgpack, a missing key or a bad number: all one malformed payload
             raise MzcError("corrupt chunk: hybrid payload is malformed") from None
         extent = field_extent(shape)
         depth = extent[0] if len(extent) == 3 else 1

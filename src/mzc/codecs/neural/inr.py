@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 
-from ..errors import MzcError
-from ..neural_field import NETS, evaluate, to_values, unpack
-from .base import Codec, constant_chunk, constant_value, register
+from ...errors import MzcError
+from ..base import Budgeted, Codec, RegionDecoder, constant_chunk, constant_value
+from ..registry import register
+from .field import NETS, evaluate, to_values, unpack
 
 MIN_BODY_BYTES = 160  # below this even the smallest network does not fit: a ratio too high for the chunk
 
@@ -50,10 +51,10 @@ def chunk_bounds(block: np.ndarray) -> tuple[float, float]:
 
 
 @register
-class Inr(Codec):
+class Inr(Budgeted, RegionDecoder, Codec):
     id = "inr"
-    region_decode = True
-    budgeted = True
+    what = "neural field per chunk (multi-resolution grid; inr:siren: INIF-faithful sine MLP), sized by -q Nx"
+    grey_only = True
 
     def __init__(self, net: str = "grid", bpe: float | None = None, steps: int | None = None,
                  seconds_per_element: float | None = None, guide: str | None = None, seed: int = 0):
@@ -68,6 +69,23 @@ class Inr(Codec):
         super().__init__(**{k: v for k, v in config.items() if v is not None})
         self.net, self.bpe, self.steps = net, bpe, steps
         self.seconds_per_element, self.guide, self.seed = seconds_per_element, guide, seed
+
+    @classmethod
+    def named(cls, variant: str, request) -> "Inr":
+        from .guidance import check_guide
+        net = variant or "grid"
+        if net not in NETS:
+            raise MzcError(f"--codec inr:{variant}: choose a network from {', '.join(NETS)}")
+        check_guide(request.guide)
+        return cls(net=net, guide=request.guide)
+
+    @classmethod
+    def variants(cls) -> str:
+        return "inr[:siren]"
+
+    @property
+    def reproducible(self) -> bool:
+        return self.net != "siren"  # sin() rounds differently across CPUs: +-1 grey level (spec section 6.3)
 
     def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Inr":
         config = dict(self._config, bpe=float(bpe))
@@ -91,8 +109,8 @@ class Inr(Codec):
 
     def fit_values(self, values: np.ndarray, lo: float, span: float, budget: float, weights_of=None) -> bytes:
         """Fit a field to float values (already shaped as its extent) within `budget` bytes."""
-        from .. import guidance
-        from ..field_fit import FitOptions, fit
+        from . import guidance
+        from .field_fit import FitOptions, fit
         if self.bpe is None:
             raise MzcError("inr codec: no byte budget (give -q Nx)")
         if budget < MIN_BODY_BYTES:

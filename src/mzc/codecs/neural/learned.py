@@ -12,12 +12,14 @@ import hashlib
 import math
 import os
 import re
+from importlib import import_module
 
 import msgpack
 import numpy as np
 
-from ..errors import MzcError
-from .base import Codec, register
+from ...errors import MzcError
+from ..base import Codec, Prepared, RatePoints
+from ..registry import register
 
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
@@ -27,14 +29,14 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 def require_torch() -> None:
     try:
-        from .. import architectures  # noqa: F401  (imports torch and compressai, quietly)
+        import_module(f"{__package__}.architectures")  # torch and compressai, quietly
     except ImportError:
         raise MzcError("learned models need PyTorch and CompressAI: pip install 'mzc[learned]'") from None
 
 
 def plane_coder(name: str, sha256: str | None, tile: int, halo: int):
     """The model called `name`, hash-checked, wrapped for coding: (PlaneCoder, sha256, arch), cached per file state."""
-    from .. import zoo
+    from . import zoo
     require_torch()
     entry = zoo.find(name)
     try:
@@ -52,8 +54,8 @@ def _load(entry, mtime_ns: int, size: int, sha256: str | None, tile: int, halo: 
 
     import torch
 
-    from ..modelfile import net_from, read
-    from ..neural_coding import PlaneCoder
+    from .coding import PlaneCoder
+    from .modelfile import net_from, read
     with open(entry.path, "rb") as fh:
         data = fh.read()
     actual = hashlib.sha256(data).hexdigest()
@@ -77,13 +79,16 @@ def _number(value, kind: type, what: str):
 
 
 @register
-class Learned(Codec):
+class Learned(RatePoints, Prepared, Codec):
     id = "learned"
+    what = "learned (CompressAI family, single channel): learned:FAMILY, or learned:MODEL for one fixed model"
+    grey_only = True
+    default_quality = "50x"  # a ratio every family reaches (a PSNR default could be out of a family's range)
 
     def __init__(self, model: str | None = None, family: str | None = None, sha256: str | None = None,
                  arch: str | None = None, offset: float | None = None, scale: float | None = None,
                  tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, knob: float | None = None):
-        from .. import zoo
+        from . import zoo
         if model is None and family is None:
             family = zoo.DEFAULT_FAMILY
         if knob is not None:
@@ -109,12 +114,31 @@ class Learned(Codec):
         self.model, self.family, self.sha256 = model, family, sha256
         self.offset, self.scale, self.tile, self.halo = offset, scale, tile, halo
 
+    @classmethod
+    def named(cls, variant: str, request) -> "Learned":
+        from . import zoo
+        if not variant or variant in zoo.FAMILY_NAMES:
+            return cls(family=variant or zoo.DEFAULT_FAMILY)
+        if request.quality:
+            raise MzcError(f"--codec learned:{variant} fixes the rate; -q chooses among a family's models "
+                           f"(e.g. --codec learned:{zoo.DEFAULT_FAMILY} -q 50x)")
+        return cls(model=variant)
+
+    @classmethod
+    def variants(cls) -> str:
+        return "learned[:FAMILY|:MODEL]"
+
+    @property
+    def fixed_rate(self) -> bool:
+        """One named model: its rate is what it is."""
+        return self.model is not None and self.family is None
+
     # -------------------------------------------------------------- rate points
     def knob_values(self) -> list[int]:
         """Candidate knobs for rate control: every rate point of the family (a fixed model has none)."""
         if self.model is not None and self.family is None:
             return []
-        from .. import zoo
+        from . import zoo
         return list(range(len(zoo.rate_points(self.family))))
 
     def prepare(self, stats) -> "Learned":
@@ -133,7 +157,7 @@ class Learned(Codec):
         """Pin the model's sha256 and architecture into the configuration that goes into the header."""
         if self.model is None:
             raise MzcError("learned codec: no model chosen")
-        from .. import zoo
+        from . import zoo
         entry = zoo.find(self.model)
         if entry.sha256 is None:  # a user's model given by path: record its name, find it by name from now on
             zoo.add_search_dir(os.path.dirname(os.path.abspath(entry.path)))
@@ -168,7 +192,7 @@ class Learned(Codec):
         n = int(np.prod(shape)) // max(int(np.prod(plane_shape)), 1)
         try:
             planes = msgpack.unpackb(bytes(body), raw=False, strict_map_key=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - msgpack raises several unrelated types
             raise MzcError("corrupt chunk: learned payload is not msgpack") from None
         if not isinstance(planes, list) or len(planes) != n:
             raise MzcError(f"corrupt chunk: learned payload holds {len(planes) if isinstance(planes, list) else '?'} "

@@ -11,10 +11,22 @@ import os
 
 import torch
 
-from .architectures import build
-from .errors import MzcError
+from ...errors import MzcError
+from .gained import GAINED, LAMBDA_RANGE
 
 FORMAT = "mzc-model-1"
+
+
+def is_variable_rate(arch: str) -> bool:
+    return arch in GAINED
+
+
+def build_model(arch: str, n: int, m: int, lambda_range=None):
+    """A fresh network of family `arch`: variable-rate (gained.py) or fixed-rate CompressAI (architectures.py)."""
+    if is_variable_rate(arch):
+        return GAINED[arch](n, m, lambdas=tuple(lambda_range or LAMBDA_RANGE))
+    from .architectures import build
+    return build(arch, n, m)
 
 
 def atomic_save(obj, path: str) -> None:
@@ -38,7 +50,7 @@ def read(source, path: str | None = None) -> dict:
         blob = torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MzcError(f"{path}: no such model file") from None
-    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
         raise MzcError(f"{path}: not an mzc model file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise MzcError(f"{path}: not an mzc model file")
@@ -48,19 +60,26 @@ def read(source, path: str | None = None) -> dict:
 def net_from(blob: dict, path: str = "model"):
     """Rebuild the network a model file describes and load its weights (CDF buffers included)."""
     try:
-        net = build(blob["arch"], int(blob["N"]), int(blob["M"]))
+        net = build_model(blob["arch"], int(blob["N"]), int(blob["M"]), blob.get("lambda_range"))
         state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
         net.load_state_dict(state)
     except MzcError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - load_state_dict raises several kinds for foreign weights
         raise MzcError(f"{path}: weights do not fit {blob.get('arch')} ({exc})") from None
     return net.eval().requires_grad_(False)
 
 
+def export(checkpoint: str, output: str) -> dict:
+    """The frozen fp16 file for the zoo (see freeze)."""
+    blob = freeze(read(checkpoint))
+    atomic_save(blob, output)
+    return blob
+
+
 def freeze(blob: dict) -> dict:
     """Round weights to fp16, recompute CDFs from the rounded weights, drop optimizer state: the shippable file."""
-    net = build(blob["arch"], int(blob["N"]), int(blob["M"]))
+    net = build_model(blob["arch"], int(blob["N"]), int(blob["M"]), blob.get("lambda_range"))
     net.load_state_dict(blob["state_dict"])
     with torch.no_grad():
         for p in net.parameters():
@@ -69,7 +88,8 @@ def freeze(blob: dict) -> dict:
     # parameters in fp16; buffers (bounds, GDN pedestal, CDF tables) exactly as they are - 1e-9 or 2^-36 in fp16 is 0
     params = {name for name, _ in net.named_parameters()}
     state = {k: v.half() if k in params else v for k, v in net.state_dict().items()}
-    keep = ("arch", "N", "M", "lambda", "metric", "iterations", "inherited", "training_data", "patch")
+    keep = ("arch", "N", "M", "lambda", "lambda_range", "anchors", "metric", "iterations", "inherited",
+            "training_data", "patch", "recipe", "device_seconds")
     last = blob["history"][-1] if blob.get("history") else {}
     return {"format": FORMAT, "frozen": True, **{k: blob[k] for k in keep if k in blob}, "validation": last,
             "state_dict": state}

@@ -11,13 +11,16 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..errors import MzcError
+from ....errors import MzcError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_FAMILY = "mbt2018-mean"
 # the families mzc.architectures builds (kept here so naming one does not import torch)
 FAMILY_NAMES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor",
                 "cheng2020-attn")
+# the variable-rate families of gained.py (one network for every rate)
+VARIABLE_RATE_FAMILIES = ("mbt2018-mean-vr", "bmshj2018-factorized-vr")
+ARCHITECTURES = FAMILY_NAMES + VARIABLE_RATE_FAMILIES
 
 
 @dataclass(frozen=True)

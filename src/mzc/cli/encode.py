@@ -1,0 +1,164 @@
+"""`mzc encode`: TIFF stacks to .mzc files, with gzip's manners."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..errors import MzcError
+from ..pool import PARALLEL_MIN_BYTES, default_workers, pmap
+from .common import (
+    LazyHelpOption,
+    Outcome,
+    connect,
+    each_input,
+    output_or_skip,
+    print_table,
+    progress_bar,
+    refuse_same_file,
+    stderr,
+    to_json,
+)
+
+REPORT_ROWS = ("codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db", "psnr_dtype_db",
+               "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target", "checked")
+
+
+def codec_help() -> str:
+    from ..codecs import registry
+    from ..codecs.base import AutoCandidate
+    return f"auto|{'|'.join(registry.names())} (auto: lossless without -q, else the best of " \
+           f"{', '.join(c.id for c in registry.providing(AutoCandidate))})."
+
+
+def parse_chunks(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        chunks = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise MzcError(f"--chunk {text!r}: expected comma-separated integers, one per axis") from None
+    if any(c < 1 for c in chunks):
+        raise MzcError(f"--chunk {text!r}: sizes must be >= 1")
+    return chunks
+
+
+def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(to_json(rep))
+    elif not quiet:
+        print_table(f"{rep.get('input')} -> {rep.get('output')}",
+                    ((k, rep[k]) for k in REPORT_ROWS if rep.get(k) is not None))
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output file (one input) or folder (several).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--rm", "remove", is_flag=True, help="Delete each input after its output is written and verified.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--codec", default="auto", show_default=True, cls=LazyHelpOption, help_factory=codec_help)
+@click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
+@click.option("--max-error", type=float,
+              help="Guarantee |decoded - original| <= E on every pixel (alone: near-lossless; with --codec: that "
+                   "codec plus a coded residual).")
+@click.option("--noise", type=float, metavar="K",
+              help="Within noise: guarantee |decoded - original| <= K sigma(original) on every pixel, sigma from a "
+                   "Poisson-Gaussian model fitted per channel (alone: the noise codec; with --codec: its base).")
+@click.option("--noise-model", "noise_model", metavar="A,B",
+              help="With --noise: a calibrated model Var = A*x + B (file units) instead of the fitted one.")
+@click.option("--effort", type=click.Choice(["fast", "max"]), default="fast", show_default=True,
+              help="--noise/--max-error residuals: max also tries JPEG XL (10-17% smaller, ~15x slower).")
+@click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
+@click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
+@click.option("--no-check", "no_check", is_flag=True,
+              help="Do not decode every chunk back (about 2x faster; the report says checked: false and, for lossy "
+                   "codecs, gives no fidelity figures).")
+@click.option("--guide", metavar="segmentation",
+              help="inr/hybrid: weight the fit toward segmented objects and their borders.")
+@click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
+              help="inr/hybrid: wall-clock seconds for fitting the whole file (default: a fixed number of steps).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Code the chunks on a dask.distributed cluster, e.g. tcp://host:8786 (needs the [dask] extra); "
+                   "files are written here, byte for byte as a local run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
+@click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
+def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, noise, noise_model, effort,
+           lossless, chunk, no_check, guide, time_budget, scheduler, as_json, quiet):
+    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
+    from .. import api
+    outcome = Outcome()
+    options = dict(codec=codec, quality=quality, max_error=max_error, noise=noise, noise_model=noise_model,
+                   effort=effort, lossless=lossless, chunks=parse_chunks(chunk), check=not no_check, guide=guide,
+                   time_budget=time_budget)
+    client = None
+    if scheduler:
+        try:
+            client = connect(scheduler)
+        except MzcError as exc:
+            outcome.error(str(exc))
+            outcome.exit()
+    many = len(inputs) > 1
+    n_workers = workers or default_workers()
+    if client is None and n_workers > 1 and many and not to_stdout and all(
+            inp != "-" and os.path.isfile(inp) and os.path.getsize(inp) < PARALLEL_MIN_BYTES for inp in inputs):
+        encode_small_files(inputs, output, force, remove, n_workers, options, as_json, quiet, outcome)
+        outcome.exit()
+
+    def one(inp: str) -> None:
+        target = output_or_skip(inp, output, to_stdout, ".mzc", force, many, outcome)
+        if target is None:
+            return
+        if inp != "-" and not os.path.isfile(inp):
+            raise MzcError("no such file")
+        refuse_same_file(inp, target)
+        source = api.stdin_source() if inp == "-" else inp
+        with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
+            rep = api.encode(source, target, workers=n_workers, progress=cb, client=client, **options)
+        finish_encoded(inp, target, rep, remove, as_json, quiet)
+
+    each_input(inputs, outcome, one)
+    outcome.exit()
+
+
+def finish_encoded(inp: str, target, rep: dict, remove: bool, as_json: bool, quiet: bool) -> None:
+    """--rm (only after the output verifies) and the report."""
+    from .. import api
+    if remove and inp != "-" and isinstance(target, str):
+        result = api.verify(target)
+        if not result["ok"]:
+            raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
+        os.unlink(inp)
+    print_report(rep, as_json, quiet)
+
+
+def encode_small_files(inputs, output, force, remove, workers, options, as_json, quiet, outcome) -> None:
+    """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core)."""
+    jobs = []
+
+    def plan_one(inp: str) -> None:
+        target = output_or_skip(inp, output, False, ".mzc", force, True, outcome)
+        if target is not None:
+            refuse_same_file(inp, target)
+            jobs.append((inp, target))
+
+    each_input(inputs, outcome, plan_one)
+    results = pmap(encode_file_job, ((inp, target, options) for inp, target in jobs), min(workers, max(len(jobs), 1)))
+    for (inp, target), (rep, error) in zip(jobs, results):
+        def report_one(inp: str, target=target, rep=rep, error=error) -> None:
+            if error is not None:
+                raise MzcError(error)
+            finish_encoded(inp, target, rep, remove, as_json, quiet)
+
+        each_input([inp], outcome, report_one)
+
+
+def encode_file_job(inp: str, target: str, options: dict) -> tuple[dict | None, str | None]:
+    """Worker process: encode one file; an error comes back as its one-line message."""
+    from .. import api
+    try:
+        return api.encode(inp, target, workers=1, **options), None
+    except Exception as exc:  # noqa: BLE001 - reported by the parent as mzc: error: ...
+        return None, str(exc) or type(exc).__name__

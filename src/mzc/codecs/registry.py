@@ -1,0 +1,121 @@
+"""The registry of codec ids: the one source of codec facts for the planner, `auto`, bench, baselines and the CLI.
+
+Built-in codecs register with `@register` when their module is imported; third-party codecs are found through the
+`mzc.codecs` entry-point group (as numcodecs and zarr find theirs) the first time the registry is asked. A plug-in is
+a class following codecs/base.py's protocol: see docs/plugins.md.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+
+from ..errors import MzcError
+from .base import ROLES, Codec
+
+ENTRY_POINT_GROUP = "mzc.codecs"
+AUTO = "auto"  # not a codec: the planner's choice among the AutoCandidate codecs (or the Exact one without -q)
+BUILTIN_MODULES = ("lossless", "nearlossless", "noise", "bounded", "classic", "neural.learned", "neural.inr",
+                   "neural.hybrid")
+
+REGISTRY: dict[str, type[Codec]] = {}
+_registered: dict[str, int] = {}  # id -> registration count, to order within a module
+_loaded = {"builtin": False, "plugins": False}
+log = logging.getLogger(__name__)
+
+
+def register(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: make `cls.id` name this codec in headers and on the command line."""
+    if not isinstance(getattr(cls, "id", None), str) or not cls.id or ":" in cls.id or cls.id == AUTO:
+        raise ValueError(f"codec class {cls.__name__} needs a plain string id (not {AUTO!r}, no ':')")
+    REGISTRY[cls.id] = cls
+    _registered.setdefault(cls.id, len(_registered))
+    return cls
+
+
+def _load_builtin() -> None:
+    if not _loaded["builtin"]:
+        _loaded["builtin"] = True
+        for name in BUILTIN_MODULES:
+            importlib.import_module(f"{__package__}.{name}")
+
+
+def load_plugins() -> None:
+    """Register the codecs of installed plug-ins (entry-point group `mzc.codecs`, value `module:Class`).
+
+    A plug-in that fails to load is skipped with a warning in the log, so one broken package cannot stop mzc from
+    reading every other file; a file that needs it then says which codec id is missing."""
+    if _loaded["plugins"]:
+        return
+    _loaded["plugins"] = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in REGISTRY:
+            continue
+        try:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Codec)) or cls.id != ep.name:
+                raise TypeError(f"{ep.value} is not an mzc Codec class with id {ep.name!r}")
+            register(cls)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break mzc
+            log.warning("mzc codec plug-in %s could not be loaded: %s", ep.name, exc)
+
+
+def codecs() -> dict[str, type[Codec]]:
+    """Every registered codec class by id: built-ins in BUILTIN_MODULES order (whatever was imported first), then
+    plug-ins."""
+    _load_builtin()
+    load_plugins()
+    modules = [f"{__package__}.{name}" for name in BUILTIN_MODULES]
+
+    def rank(cid: str) -> tuple[int, int]:
+        module = REGISTRY[cid].__module__
+        return (modules.index(module) if module in modules else len(modules), _registered[cid])
+
+    return {cid: REGISTRY[cid] for cid in sorted(REGISTRY, key=rank)}
+
+
+def lookup(name: str) -> tuple[type[Codec], str]:
+    """The class that `--codec ID[:VARIANT]` names and the variant; an unknown id is an error listing the known."""
+    cid, _, variant = name.partition(":")
+    cls = codecs().get(cid)
+    if cls is None:
+        raise MzcError(f"unknown codec {name!r}: choose from {', '.join([AUTO, *names()])}")
+    return cls, variant
+
+
+def providing(capability: type) -> list[type[Codec]]:
+    """Codec classes with a capability (a mixin of codecs/base.py), in registration order."""
+    return [cls for cls in codecs().values() if issubclass(cls, capability)]
+
+
+def role(capability: type) -> type[Codec]:
+    """The codec filling a role (Exact, MaxErrorCoder, NoiseCoder, BoundWrapper)."""
+    found = providing(capability)
+    if not found:
+        raise MzcError(f"no codec provides {capability.__name__}")
+    return found[0]
+
+
+def is_role(cls: type[Codec]) -> bool:
+    return issubclass(cls, ROLES)
+
+
+def names() -> list[str]:
+    """Every `--codec` spelling, for help texts and error messages."""
+    return [cls.variants() for cls in codecs().values()]
+
+
+def from_config(config: dict) -> Codec:
+    """Build the codec a header names; an unknown id is an error naming it."""
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+        raise MzcError("corrupt header: codec entry has no id")
+    cid = config["id"]
+    cls = codecs().get(cid)
+    if cls is None:
+        raise MzcError(f"unknown codec {cid!r}: this file needs a newer mzc or a plug-in providing it")
+    try:
+        return cls.from_config(config)
+    except MzcError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as exc:
+        raise MzcError(f"corrupt header: bad {cid} codec configuration ({exc})") from None

@@ -1,0 +1,1 @@
+"""Encoding: the request vocabulary, the planner, rate control, the chunk pipeline and the stack writer."""

@@ -1,0 +1,1 @@
+"""mzc inside other people's tools: the Zarr (numcodecs) codec."""

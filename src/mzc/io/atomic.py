@@ -1,0 +1,40 @@
+"""Atomic output: a temporary file beside the target, renamed onto it only when everything was written."""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import tempfile
+from typing import BinaryIO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
+    """A temp file beside `path`, renamed onto it only if the block succeeds; removed otherwise.
+
+    A binary stream (stdout) gets the temp file's bytes copied to it once complete.
+    """
+    if not isinstance(path, str):
+        with tempfile.NamedTemporaryFile() as fh:
+            yield fh
+            fh.seek(0)
+            while block := fh.read(1 << 20):
+                path.write(block)
+            path.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mzc-", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        with builtins.open(tmp, "w+b") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
