@@ -1,25 +1,29 @@
 """The registry of codec ids: the one source of codec facts for the planner, `auto`, bench, baselines and the CLI.
 
-Built-in codecs register with `@register` when their module is imported; third-party codecs are found through the
-`mzc.codecs` entry-point group (as numcodecs and zarr find theirs) the first time the registry is asked. A plug-in is
-a class following codecs/base.py's protocol: see docs/plugins.md.
+A built-in codec is a module of this package (or of codecs/neural/) with a class decorated `@register`: the registry
+imports those modules the first time it is asked, so adding a codec is adding its file. Third-party codecs are
+found through the `mzc.codecs` entry-point group (as numcodecs and zarr find theirs). A plug-in is a class following
+codecs/base.py's protocol: see docs/plugins.md.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import os
 from importlib.metadata import entry_points
 
 from ..errors import MzcError
-from .base import ROLES, Codec
+from .base import ROLES, BoundWrapper, Codec, Exact, MaxErrorCoder, NoiseCoder
 
 ENTRY_POINT_GROUP = "mzc.codecs"
 AUTO = "auto"  # not a codec: the planner's choice among the AutoCandidate codecs (or the Exact one without -q)
-BUILTIN_MODULES = ("lossless", "nearlossless", "noise", "bounded", "classic", "neural.learned", "neural.inr",
-                   "neural.hybrid")
+CODEC_FOLDERS = ("", "neural")  # where built-in codec modules live (relative to this package)
+ROLE_ORDER = (Exact, MaxErrorCoder, NoiseCoder, BoundWrapper)  # listed first, in this order
 
 REGISTRY: dict[str, type[Codec]] = {}
 _registered: dict[str, int] = {}  # id -> registration count, to order within a module
+_ordered: dict[str, type[Codec]] = {}  # codecs() once sorted (rebuilt when a codec registers)
 _loaded = {"builtin": False, "plugins": False}
 log = logging.getLogger(__name__)
 
@@ -33,11 +37,26 @@ def register(cls: type[Codec]) -> type[Codec]:
     return cls
 
 
+@functools.lru_cache(maxsize=1)
+def builtin_modules() -> tuple[str, ...]:
+    """The modules of this package that register a codec (a line `@register`), without importing the others."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    for folder in CODEC_FOLDERS:
+        path = os.path.join(here, folder)
+        for name in sorted(os.listdir(path)):
+            if name.endswith(".py") and not name.startswith("_") and name != "registry.py":
+                with open(os.path.join(path, name), encoding="utf-8") as fh:
+                    if "\n@register\n" in fh.read():
+                        found.append(".".join(filter(None, (__package__, folder, name[:-3]))))
+    return tuple(found)
+
+
 def _load_builtin() -> None:
     if not _loaded["builtin"]:
         _loaded["builtin"] = True
-        for name in BUILTIN_MODULES:
-            importlib.import_module(f"{__package__}.{name}")
+        for module in builtin_modules():
+            importlib.import_module(module)
 
 
 def load_plugins() -> None:
@@ -61,17 +80,23 @@ def load_plugins() -> None:
 
 
 def codecs() -> dict[str, type[Codec]]:
-    """Every registered codec class by id: built-ins in BUILTIN_MODULES order (whatever was imported first), then
-    plug-ins."""
+    """Every registered codec class by id, in a fixed order whatever was imported first: the role codecs, then the
+    built-ins by module and definition order, then plug-ins."""
     _load_builtin()
     load_plugins()
-    modules = [f"{__package__}.{name}" for name in BUILTIN_MODULES]
+    if _ordered and len(_ordered) == len(REGISTRY):
+        return _ordered
+    modules = builtin_modules()
 
-    def rank(cid: str) -> tuple[int, int]:
-        module = REGISTRY[cid].__module__
-        return (modules.index(module) if module in modules else len(modules), _registered[cid])
+    def rank(cid: str) -> tuple[int, int, int]:
+        cls = REGISTRY[cid]
+        role = next((k for k, r in enumerate(ROLE_ORDER) if issubclass(cls, r)), len(ROLE_ORDER))
+        module = modules.index(cls.__module__) if cls.__module__ in modules else len(modules)
+        return role, module, _registered[cid]
 
-    return {cid: REGISTRY[cid] for cid in sorted(REGISTRY, key=rank)}
+    _ordered.clear()
+    _ordered.update({cid: REGISTRY[cid] for cid in sorted(REGISTRY, key=rank)})
+    return _ordered
 
 
 def lookup(name: str) -> tuple[type[Codec], str]:
