@@ -1,9 +1,10 @@
-"""Freeze training checkpoints into src/mzc/zoo/ and rewrite manifest.json (run by hand after `mzc train`).
+"""Freeze training checkpoints into src/mzc/codecs/neural/zoo/ and rewrite manifest.json (run by hand after training).
 
-usage: python tools/build_zoo.py NAME=CHECKPOINT[@BASE_STEPS] [...]
-(@BASE_STEPS: steps of the model a fine-tune started from, for checkpoints that do not record it themselves)
+usage: python tools/build_zoo.py NAME=CHECKPOINT [...]
 Each model is rounded to fp16, its CDF tables recomputed from the rounded weights (update(force=True)), saved as
-NAME.pt and listed with arch, N/M, lambda, iterations, training data and sha256. Existing entries of other names stay.
+NAME.pt and listed with arch, N/M, lambda (fixed-rate) or lambda range (variable-rate), total steps, CPU/GPU hours,
+training data, validation and sha256. Existing entries of other names stay (the fixed-rate models of earlier
+releases must stay shipped: files coded with them name them).
 """
 from __future__ import annotations
 
@@ -15,8 +16,29 @@ from mzc.codecs.neural import zoo
 from mzc.codecs.neural.modelfile import export
 from mzc.codecs.neural.zoo import sha256_file
 
-TRAINING_DATA = ("../shared/data/train: 90 TIFFs (CellProfiler/examples BSD-3 8-bit fluorescence and brightfield, "
-                 "BioImageAnalysisNotebooks membrane_2d_timelapse u16 and maize_clsm u8); never the evaluation set")
+NEVER = "never the evaluation set (../shared/data/*.tif)"
+
+
+def entry(name: str, blob: dict, out: str) -> dict:
+    """The manifest entry of one frozen model."""
+    data = blob.get("training_data") or {}
+    dirs = ", ".join(os.path.relpath(d, os.path.join(zoo.HERE, "..", "..", "..", "..", "..")) for d in
+                     data.get("dirs", [])) or "../shared/data/train"
+    inherited = (blob.get("inherited") or {}).get("iterations", 0)
+    seconds = blob.get("device_seconds") or {}
+    item = {"name": name, "file": f"{name}.pt", "arch": blob["arch"], "N": blob["N"], "M": blob["M"],
+            "metric": blob.get("metric", "mse"), "iterations": blob["iterations"] + inherited,
+            "patch": blob.get("patch"), "recipe": blob.get("recipe"),
+            "cpu_hours": round(seconds.get("cpu", 0.0) / 3600, 2), "gpu_hours": round(seconds.get("gpu", 0.0) / 3600, 2),
+            "training_data": f"{dirs}: {data.get('files', '?')} files, {data.get('planes', '?')} planes "
+                             f"({data.get('sixteen_bit_planes', '?')} 16-bit); {NEVER}",
+            "validation": blob.get("validation", {}), "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
+    if zoo.is_variable_rate(blob["arch"]):
+        item.update(variable_rate=True, family=blob["arch"].removesuffix("-vr"), anchors=blob.get("anchors"),
+                    lambda_range=blob.get("lambda_range"), **{"lambda": None})
+    else:
+        item.update(variable_rate=False, **{"lambda": blob["lambda"]})
+    return item
 
 
 def main(pairs: list[str]) -> None:
@@ -25,19 +47,12 @@ def main(pairs: list[str]) -> None:
         models = {m["name"]: m for m in json.load(fh)["models"]}
     for pair in pairs:
         name, _, checkpoint = pair.partition("=")
-        checkpoint, _, base = checkpoint.partition("@")
         out = os.path.join(zoo.HERE, f"{name}.pt")
         blob = export(checkpoint, out)
-        last = blob.get("validation", {})
-        inherited = (blob.get("inherited") or {}).get("iterations", int(base or 0))
-        models[name] = {"name": name, "file": f"{name}.pt", "arch": blob["arch"], "N": blob["N"], "M": blob["M"],
-                        "lambda": blob["lambda"], "metric": blob.get("metric", "mse"),
-                        "iterations": blob["iterations"] + inherited, "fine_tune_iterations": blob["iterations"]
-                        if inherited else None, "patch": blob.get("patch"),
-                        "training_data": f"{TRAINING_DATA} ({blob['training_data']['planes']} planes)",
-                        "validation": last, "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
-        print(name, blob["arch"], blob["lambda"], blob["iterations"], last)
-    ordered = sorted(models.values(), key=lambda m: (m["arch"], m["lambda"]))
+        models[name] = entry(name, blob, out)
+        print(name, blob["arch"], models[name]["iterations"], models[name]["validation"])
+    ordered = sorted(models.values(), key=lambda m: (not m.get("variable_rate", False), m["arch"],
+                                                     m.get("lambda") or 0))
     with open(path + ".part", "w", encoding="utf-8") as fh:
         json.dump({"format": 1, "models": ordered}, fh, indent=1)
         fh.write("\n")

@@ -58,7 +58,7 @@ def main() -> None:
 
 
 def committed_model(family: str) -> str | None:
-    from mzc import zoo
+    from mzc.codecs.neural import zoo
     for entry in zoo.shipped():
         if entry.arch == family:
             return entry.path

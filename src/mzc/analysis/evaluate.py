@@ -180,11 +180,14 @@ def load_decoded(path: str, workers: int = 1) -> tuple[np.ndarray, dict | None]:
 
 def evaluate(original: str, decoded: str, tasks=("segmentation",), channel: int | None = None,
              ratio_channels: tuple[int, int] = (0, 1), segmenter: str = "classic", png: str | None = None,
-             workers: int = 1) -> dict:
-    """Compare the analysis of `original` (TIFF) with that of `decoded` (.mzc or TIFF); optionally write a PNG."""
+             workers: int = 1, progress=None) -> dict:
+    """Compare the analysis of `original` (TIFF) with that of `decoded` (.mzc or TIFF); optionally write a PNG.
+    `progress(done, total)` follows the planes segmented."""
     array, axes = load_original(original)
     back, report = load_decoded(decoded, workers)
     ref = Reference(array, axes, segmenter)
+    if progress is not None:
+        count_segmentations(ref, len(list(ref.keys(channel))) * (1 + ("segmentation" in tasks)), progress)
     result = {"original": original, "input": decoded, "shape": list(array.shape), "axes": axes}
     if report:
         result |= {k: report[k] for k in ("codec", "ratio", "psnr_db") if k in report}
@@ -193,3 +196,16 @@ def evaluate(original: str, decoded: str, tasks=("segmentation",), channel: int 
         from .evalplot import write_panels
         write_panels(png, ref, ref.planes_of(back), channel, result)
     return result
+
+
+def count_segmentations(ref: Reference, total: int, progress) -> None:
+    """Report each plane segmented (original and decoded alike) to `progress(done, total)`."""
+    segment, done = ref._segment, [0]
+
+    def counted(plane):
+        labels = segment(plane)
+        done[0] += 1
+        progress(min(done[0], total), total)
+        return labels
+
+    ref._segment = counted

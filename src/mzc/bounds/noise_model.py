@@ -22,6 +22,7 @@ from ..errors import MzcError
 BLOCK = 8
 BINS = 32
 MIN_BLOCKS_PER_BIN = 8
+MIN_BLOCKS = 16  # a fit needs at least this many unclipped 8x8 blocks (a 42x42 crop has 25)
 MAX_FIT_PIXELS = 8 << 20
 LAPLACE_GAIN = math.sqrt(20.0)  # 4x - (4 neighbours): Var = (16 + 4) Var(x) for independent noise
 LOW_QUANTILE = 0.25
@@ -121,29 +122,44 @@ def fit(planes: Iterable[np.ndarray], clipped: tuple[float, float]) -> NoiseMode
         used += plane.size
     mean = np.concatenate(means) if means else np.empty(0)
     var = np.concatenate(variances) if variances else np.empty(0)
-    if mean.size < 4 * MIN_BLOCKS_PER_BIN:
-        raise MzcError("too little unclipped data to fit a noise model: give one with --noise-model a,b")
-    edges = np.unique(np.quantile(mean, np.linspace(0, 1, BINS + 1)))
-    xs, ys = [], []
+    if mean.size < MIN_BLOCKS:
+        raise MzcError(f"too little unclipped data to fit a noise model ({mean.size} blocks of 8x8 pixels, at "
+                       f"least {MIN_BLOCKS} needed): give one with --noise-model a,b")
+    a, b = _line(*_bin_points(mean, var), mean, var)
+    model = NoiseModel(a, b)
+    return NoiseModel(a, b, stabilized_std(model, mean, var), "fitted")
+
+
+def _bin_points(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks binned by mean intensity (as many bins as hold MIN_BLOCKS_PER_BIN each, at most BINS): each bin's
+    median intensity and bias-corrected low-quartile variance. Small crops get fewer, fuller bins."""
+    bins = int(np.clip(mean.size // MIN_BLOCKS_PER_BIN, 1, BINS))
+    edges = np.unique(np.quantile(mean, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, max(len(edges) - 2, 0))
+    xs, ys = [], []
     for k in range(max(len(edges) - 1, 1)):
         sel = which == k
-        if sel.sum() >= MIN_BLOCKS_PER_BIN:
+        if sel.sum() >= MIN_BLOCKS_PER_BIN // 2:
             xs.append(np.median(mean[sel]))
             ys.append(np.quantile(var[sel], LOW_QUANTILE) / QUARTILE_BIAS)
-    xs, ys = np.asarray(xs), np.asarray(ys)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def _line(xs: np.ndarray, ys: np.ndarray, mean: np.ndarray, var: np.ndarray) -> tuple[float, float]:
+    """Var = a x + b through the bins (Theil-Sen); without a usable slope, read noise alone (b) from the darkest
+    quarter of the blocks, which is what bounds the error where the signal is low."""
+    a, b = 0.0, 0.0
     if xs.size >= 2 and np.ptp(xs) > 0:
         from scipy import stats  # only the encoder fits; decoding stays free of scipy.stats' array-API imports
-        a, b = stats.theilslopes(ys, xs)[:2]
-    else:
-        a, b = 0.0, float(np.median(ys)) if ys.size else 0.0
-    a = max(float(a), 0.0)
-    if a == 0.0:
-        b = float(np.median(ys))
-    if not b > 0 and a == 0.0:
-        raise MzcError("the data show no noise to fit (constant or synthetic): give a model with --noise-model a,b")
-    model = NoiseModel(a, float(b))
-    return NoiseModel(a, float(b), stabilized_std(model, mean, var), "fitted")
+        a, b = (float(v) for v in stats.theilslopes(ys, xs)[:2])
+    if a > 0.0 and np.isfinite(a) and np.isfinite(b):
+        return a, b
+    dark = var[mean <= np.quantile(mean, 0.25)]
+    b = float(np.median(dark[dark > 0])) if np.any(dark > 0) else 0.0
+    if not b > 0:
+        raise MzcError("the data show no noise to fit (constant, synthetic or too few grey levels): give a model "
+                       "with --noise-model a,b")
+    return 0.0, b
 
 
 def stabilized_std(model: NoiseModel, mean: np.ndarray, var: np.ndarray) -> float:

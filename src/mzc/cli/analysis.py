@@ -10,8 +10,7 @@ from rich.table import Table
 
 from ..analysis import TASKS
 from ..errors import MzcError
-from ..pool import default_workers
-from .common import LazyHelpOption, parse_list, parse_pair, stderr, to_json
+from .common import LazyHelpOption, parse_list, parse_pair, progress_bar, stderr, threads, to_json
 
 
 def print_eval(result: dict) -> None:
@@ -51,9 +50,11 @@ def print_eval(result: dict) -> None:
 @click.option("--png", type=click.Path(dir_okay=False), help="Write a side-by-side PNG of one plane.")
 @click.option("--min-f1", "min_f1", type=click.FloatRange(0, 1),
               help="Exit 1 when the segmentation F1 agreement is below this (for scripts).")
-@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None, help="Decode workers.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=None,
+              help="Decode workers (default and 0: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, min_f1, workers, as_json):
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, min_f1, workers, as_json, quiet):
     """Does the analysis still agree? Compare ORIGINAL.tif with DECODED (.mzc, or a TIFF from any tool)."""
     from ..analysis.evaluate import evaluate as run_eval
     tasks = tasks or ("segmentation",)
@@ -62,8 +63,9 @@ def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, 
     if png is not None and os.path.isdir(png):
         raise MzcError(f"--png {png} is a folder; give a file name")
     try:
-        result = run_eval(original, decoded, tasks, channel, parse_pair(ratio_channels, "--channels"), segmenter, png,
-                          workers or default_workers())
+        with progress_bar(not quiet and stderr.is_terminal, f"eval {os.path.basename(decoded)}") as cb:
+            result = run_eval(original, decoded, tasks, channel, parse_pair(ratio_channels, "--channels"), segmenter,
+                              png, threads(workers), progress=cb)
     except (MzcError, OSError):
         raise
     except Exception as exc:
@@ -113,8 +115,9 @@ def show_row(row: dict, as_json: bool, quiet: bool) -> None:
               help="inr/hybrid: fit seconds per file.")
 @click.option("-o", "--output", default="mzc-bench", show_default=True,
               help="Report folder: bench.md, bench.json, rd_psnr.png, rd_ssim.png.")
-@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Workers for mzc encode/decode (1 compares codecs fairly with the one-thread baselines).")
+@click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=1, show_default=True,
+              help="Workers for mzc encode/decode (1 compares codecs fairly with the one-thread baselines; 0: all "
+                   "cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON row per measurement on stdout.")
 @click.option("--quiet", is_flag=True, help="No per-row lines on stderr.")
 def bench(data, codecs, ratios, no_defaults, tasks, channel, ratio_channels, time_budget, output, workers, as_json,
@@ -129,7 +132,8 @@ def bench(data, codecs, ratios, no_defaults, tasks, channel, ratio_channels, tim
     opts = BenchOptions(codecs=parse_list(codecs, "--codecs") if codecs else tuple(codec_names()),
                         ratios=parse_list(ratios, "--ratios", float), defaults=not no_defaults, tasks=task_list,
                         channel=channel, ratio_channels=parse_pair(ratio_channels, "--channels"),
-                        time_budget=time_budget, workers=workers, progress=lambda row: show_row(row, as_json, quiet),
+                        time_budget=time_budget, workers=threads(workers),
+                        progress=lambda row: show_row(row, as_json, quiet),
                         command=" ".join(["mzc", *map(shlex.quote, sys.argv[1:])]))
     run_bench(list(data), opts, output)
     if not quiet:

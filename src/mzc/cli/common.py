@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..errors import MzcError
 from ..names import default_output
+from ..pool import default_workers
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -57,6 +58,41 @@ def each_input(inputs: Iterable[str], outcome: Outcome, handle: Callable[[str], 
             outcome.fail(inp, exc)
 
 
+def expand_inputs(inputs: Iterable[str], recursive: bool, suffixes: tuple[str, ...], outcome: Outcome) -> list[str]:
+    """gzip -r: a folder stands for the files under it whose names end in `suffixes` (sorted); without -r a folder is
+    skipped with a warning, as gzip does."""
+    out: list[str] = []
+    for inp in inputs:
+        if inp == "-" or not os.path.isdir(inp):
+            out.append(inp)
+        elif not recursive:
+            outcome.warn(f"{inp} is a directory -- ignored (use -r)")
+        else:
+            for folder, dirs, files in os.walk(inp):
+                dirs.sort()
+                out += [os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(suffixes)]
+    return out
+
+
+def threads(value: int | None) -> int:
+    """-T N: N worker processes; 0 or absent: all cores (zstd's -T0)."""
+    return value or default_workers()
+
+
+def summary_line(rep: dict) -> str:
+    """zstd's one line per file: name, ratio, fidelity (PSNR on the data range, or lossless), speed."""
+    psnr = rep.get("psnr_db")
+    if rep.get("max_abs_error") == 0:
+        fidelity = "lossless"
+    elif isinstance(psnr, (int, float)) and math.isfinite(psnr):
+        fidelity = f"PSNR {psnr:.2f} dB"
+    else:
+        fidelity = "not checked" if rep.get("checked") is False else "lossy"
+    seconds = rep.get("encode_seconds") or 0
+    speed = f", {rep['bytes_in'] / seconds / 1e6:.1f} MB/s" if seconds > 0 and rep.get("bytes_in") else ""
+    return f"{rep.get('input')} -> {rep.get('output')}: {rep.get('ratio', 0):.2f}x, {fidelity}{speed}"
+
+
 def connect(address: str):
     """A dask.distributed client for the scheduler at `address`, or a one-line error."""
     try:
@@ -75,8 +111,9 @@ def progress_bar(enabled: bool, label: str):
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+    # a percentage, not M/N chunks: a neural fit reports its steps within a chunk, so one chunk moves the bar too
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -1,4 +1,4 @@
-"""`mzc decode`: .mzc files back to TIFF (with the original metadata), .npy or OME-Zarr."""
+"""`mzc decode`: .mzc files back to TIFF (with the original metadata and file suffix), .npy or OME-Zarr."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,17 @@ import os
 import click
 
 from ..errors import MzcError
-from ..pool import default_workers
-from .common import Outcome, each_input, output_or_skip, refuse_same_file, stderr, to_json
+from .common import (
+    Outcome,
+    each_input,
+    expand_inputs,
+    output_or_skip,
+    progress_bar,
+    refuse_same_file,
+    stderr,
+    threads,
+    to_json,
+)
 
 
 @click.command()
@@ -16,28 +25,42 @@ from .common import Outcome, each_input, output_or_skip, refuse_same_file, stder
                                    "folder (several).")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the TIFF to standard output.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-k", "--keep", is_flag=True, help="Keep the inputs (always; accepted for gzip's habit).")
+@click.option("-r", "--recursive", is_flag=True, help="Decode the .mzc files in folders and their subfolders.")
 @click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456 "
                             "(with --scale: over the scaled array).")
 @click.option("--scale", type=float, default=1.0, show_default=True,
               help="Render Y and X at this scale (e.g. 0.5 or 2); inr/hybrid evaluate their fields there.")
-@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: all cores).")
+@click.option("--ngff", type=click.Choice(["0.5", "0.4"]), default="0.5", show_default=True,
+              help="OME-Zarr version for .zarr outputs: 0.5 (Zarr v3) or 0.4 (Zarr v2).")
+@click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=None,
+              help="Worker processes (default and 0: all cores).")
+@click.option("--allow-mismatch", is_flag=True, help="Accept lossy chunks whose samples differ from the encoder's "
+                                                    "digest (another machine's rounding); never bit-exact/bounded.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file on stdout.")
 @click.option("--quiet", is_flag=True, help="Print nothing on stderr but errors.")
-def decode(inputs, output, to_stdout, force, roi, scale, workers, as_json, quiet):
-    """Decompress .mzc files back to TIFF (with the original metadata) or .npy."""
+def decode(inputs, output, to_stdout, force, keep, recursive, roi, scale, ngff, workers, allow_mismatch, as_json,
+           quiet):
+    """Decompress .mzc files back to TIFF (with the original metadata), .npy or OME-Zarr (INPUT may be - for
+    stdin, or a folder with -r)."""
     from .. import api
     outcome = Outcome()
+    inputs = expand_inputs(inputs, recursive, (".mzc",), outcome)
     many = len(inputs) > 1
 
     def one(inp: str) -> None:
-        target = output_or_skip(inp, output, to_stdout, ".tif", force, many, outcome)
+        if inp != "-" and not os.path.isfile(inp):
+            raise MzcError("no such file")
+        named_here = output is None or os.path.isdir(output)  # the output's name is derived from the input's
+        suffix = api.original_suffix(inp) if inp != "-" and named_here and not to_stdout else ".tif"
+        target = output_or_skip(inp, output, to_stdout, suffix, force, many, outcome)
         if target is None:
             return
-        if not os.path.isfile(inp):
-            raise MzcError("no such file")
         refuse_same_file(inp, target)
-        result = api.decode(inp, target, roi=roi, workers=workers or default_workers(), scale=scale)
+        source = api.stdin_source() if inp == "-" else inp
+        with progress_bar(not quiet and stderr.is_terminal, f"decode {os.path.basename(inp)}") as cb:
+            result = api.decode(source, target, roi=roi, workers=threads(workers), scale=scale, ngff=ngff,
+                                progress=cb, allow_mismatch=allow_mismatch)
         if as_json:
             click.echo(to_json(result))
         elif not quiet:

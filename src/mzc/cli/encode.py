@@ -6,17 +6,21 @@ import os
 import click
 
 from ..errors import MzcError
-from ..pool import PARALLEL_MIN_BYTES, default_workers, pmap
+from ..names import TIFF_SUFFIXES
+from ..pool import PARALLEL_MIN_BYTES, pmap
 from .common import (
     LazyHelpOption,
     Outcome,
     connect,
     each_input,
+    expand_inputs,
     output_or_skip,
     print_table,
     progress_bar,
     refuse_same_file,
     stderr,
+    summary_line,
+    threads,
     to_json,
 )
 
@@ -43,12 +47,15 @@ def parse_chunks(text: str | None) -> tuple[int, ...] | None:
     return chunks
 
 
-def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
+def print_report(rep: dict, as_json: bool, quiet: bool, verbose: bool = False) -> None:
+    """--json: one object per file on stdout; -v: the full table; default: one line (zstd's); --quiet: nothing."""
     if as_json:
         click.echo(to_json(rep))
-    elif not quiet:
+    elif verbose:
         print_table(f"{rep.get('input')} -> {rep.get('output')}",
                     ((k, rep[k]) for k in REPORT_ROWS if rep.get(k) is not None))
+    elif not quiet:
+        stderr.print(summary_line(rep), markup=False, soft_wrap=True)
 
 
 @click.command()
@@ -56,9 +63,11 @@ def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
 @click.option("-o", "--output", help="Output file (one input) or folder (several).")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-k", "--keep", is_flag=True, help="Keep the inputs (the default; gzip's -k).")
 @click.option("--rm", "remove", is_flag=True, help="Delete each input after its output is written and verified.")
-@click.option("-T", "--threads", "workers", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: all cores).")
+@click.option("-r", "--recursive", is_flag=True, help="Encode the TIFF files in folders and their subfolders.")
+@click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=None,
+              help="Worker processes (default and 0: all cores).")
 @click.option("--codec", default="auto", show_default=True, cls=LazyHelpOption, help_factory=codec_help)
 @click.option("-q", "--quality", help="Target: ratio like 50x (real file size) or PSNR like 48dB (data range).")
 @click.option("--max-error", type=float,
@@ -70,7 +79,7 @@ def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
 @click.option("--noise-model", "noise_model", metavar="A,B",
               help="With --noise: a calibrated model Var = A*x + B (file units) instead of the fitted one.")
 @click.option("--effort", type=click.Choice(["fast", "max"]), default="fast", show_default=True,
-              help="--noise/--max-error residuals: max also tries JPEG XL (10-17% smaller, ~15x slower).")
+              help="--noise/--max-error residuals: max also tries JPEG XL (10 to 17 percent smaller, ~15x slower).")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
 @click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
 @click.option("--no-check", "no_check", is_flag=True,
@@ -84,27 +93,24 @@ def print_report(rep: dict, as_json: bool, quiet: bool) -> None:
               help="Code the chunks on a dask.distributed cluster, e.g. tcp://host:8786 (needs the [dask] extra); "
                    "files are written here, byte for byte as a local run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
+@click.option("-v", "--verbose", is_flag=True, help="Print the full report table per file (default: one line).")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
-def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, max_error, noise, noise_model, effort,
-           lossless, chunk, no_check, guide, time_budget, scheduler, as_json, quiet):
-    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin)."""
+def encode(inputs, output, to_stdout, force, keep, remove, recursive, workers, codec, quality, max_error, noise,
+           noise_model, effort, lossless, chunk, no_check, guide, time_budget, scheduler, as_json, verbose, quiet):
+    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin, or a folder with -r)."""
     from .. import api
+    if keep and remove:
+        raise MzcError("-k/--keep and --rm contradict each other")
     outcome = Outcome()
     options = dict(codec=codec, quality=quality, max_error=max_error, noise=noise, noise_model=noise_model,
                    effort=effort, lossless=lossless, chunks=parse_chunks(chunk), check=not no_check, guide=guide,
                    time_budget=time_budget)
-    client = None
-    if scheduler:
-        try:
-            client = connect(scheduler)
-        except MzcError as exc:
-            outcome.error(str(exc))
-            outcome.exit()
-    many = len(inputs) > 1
-    n_workers = workers or default_workers()
+    client = connect_or_exit(scheduler, outcome)
+    inputs = expand_inputs(inputs, recursive, TIFF_SUFFIXES, outcome)
+    many, n_workers, show = len(inputs) > 1, threads(workers), (as_json, quiet, verbose)
     if client is None and n_workers > 1 and many and not to_stdout and all(
             inp != "-" and os.path.isfile(inp) and os.path.getsize(inp) < PARALLEL_MIN_BYTES for inp in inputs):
-        encode_small_files(inputs, output, force, remove, n_workers, options, as_json, quiet, outcome)
+        encode_small_files(inputs, output, force, remove, n_workers, options, show, outcome)
         outcome.exit()
 
     def one(inp: str) -> None:
@@ -117,13 +123,24 @@ def encode(inputs, output, to_stdout, force, remove, workers, codec, quality, ma
         source = api.stdin_source() if inp == "-" else inp
         with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
             rep = api.encode(source, target, workers=n_workers, progress=cb, client=client, **options)
-        finish_encoded(inp, target, rep, remove, as_json, quiet)
+        finish_encoded(inp, target, rep, remove, show)
 
     each_input(inputs, outcome, one)
     outcome.exit()
 
 
-def finish_encoded(inp: str, target, rep: dict, remove: bool, as_json: bool, quiet: bool) -> None:
+def connect_or_exit(scheduler: str | None, outcome: Outcome):
+    """The dask client for --scheduler (None without it); an unreachable scheduler ends the command."""
+    if not scheduler:
+        return None
+    try:
+        return connect(scheduler)
+    except MzcError as exc:
+        outcome.error(str(exc))
+        outcome.exit()
+
+
+def finish_encoded(inp: str, target, rep: dict, remove: bool, show: tuple[bool, bool, bool]) -> None:
     """--rm (only after the output verifies) and the report."""
     from .. import api
     if remove and inp != "-" and isinstance(target, str):
@@ -131,10 +148,10 @@ def finish_encoded(inp: str, target, rep: dict, remove: bool, as_json: bool, qui
         if not result["ok"]:
             raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
         os.unlink(inp)
-    print_report(rep, as_json, quiet)
+    print_report(rep, *show)
 
 
-def encode_small_files(inputs, output, force, remove, workers, options, as_json, quiet, outcome) -> None:
+def encode_small_files(inputs, output, force, remove, workers, options, show, outcome) -> None:
     """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core)."""
     jobs = []
 
@@ -150,7 +167,7 @@ def encode_small_files(inputs, output, force, remove, workers, options, as_json,
         def report_one(inp: str, target=target, rep=rep, error=error) -> None:
             if error is not None:
                 raise MzcError(error)
-            finish_encoded(inp, target, rep, remove, as_json, quiet)
+            finish_encoded(inp, target, rep, remove, show)
 
         each_input([inp], outcome, report_one)
 

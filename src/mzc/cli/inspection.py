@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import MzcError
-from .common import Outcome, each_input, print_table, stderr, to_json
+from .common import Outcome, each_input, print_table, progress_bar, stderr, to_json
 
 VERIFY_FIELDS = ("psnr_db", "ssim", "max_abs_error", "pearson_r", "bound", "bound_held", "max_error_sigma")
 
@@ -42,13 +43,15 @@ def info(inputs, as_json):
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--against", type=click.Path(dir_okay=False), help="Original TIFF: recompute fidelity.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-def verify(inputs, against, as_json):
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def verify(inputs, against, as_json, quiet):
     """Check every checksum and decode every chunk; with --against, measure fidelity to the original."""
     from .. import api
     outcome = Outcome()
 
     def one(inp: str) -> None:
-        rep = api.verify(inp, against)
+        with progress_bar(not quiet and stderr.is_terminal, f"verify {os.path.basename(inp)}") as cb:
+            rep = api.verify(inp, against, progress=cb)
         if as_json:
             click.echo(to_json(rep))
         else:
@@ -97,8 +100,9 @@ def models(as_json):
     else:
         table = Table("name", "arch", "N", "M", "lambda", "iterations", "bytes", "sha256")
         for r in rows:
-            table.add_row(r["name"], r["arch"], str(r["N"]), str(r["M"]), f"{r['lambda']:g}", str(r["iterations"]),
+            lmbda = f"{r['lambda']:g}" if r.get("lambda") is not None else "{:g}-{:g}".format(*r["lambda_range"])
+            table.add_row(r["name"], r["arch"], str(r["N"]), str(r["M"]), lmbda, str(r["iterations"]),
                           str(r["bytes"]), (r["sha256"][:12] + "...") if r["ok"] else "DAMAGED")
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 1000).print(table)  # piped: never cut a name
     if not all(r["ok"] for r in rows):
         raise MzcError("some shipped models do not match their sha256")

@@ -34,6 +34,7 @@ class Codec:
     dtypes: ClassVar[frozenset[str]] = UNSIGNED_IMAGE
     grey_only: ClassVar[bool] = False  # refuses interleaved samples (RGB: a last axis S)
     what: ClassVar[str] = ""  # one line for `--help` and errors
+    native: ClassVar[bool] = True  # decode runs native code on the stream: readers run it in their sandbox
 
     def __init__(self, **config):
         self._config = dict(config)
@@ -79,6 +80,10 @@ class Codec:
     def decode(self, body: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, params: dict) -> np.ndarray:
         raise NotImplementedError
 
+    def native_chunk(self, params: dict) -> bool:
+        """Whether decoding this chunk runs native code (False: numpy only, e.g. a constant chunk's escape)."""
+        return self.native
+
     def decode_at(self, body, shape: tuple[int, ...], dtype: np.dtype, params: dict,
                   positions: list[np.ndarray]) -> np.ndarray:
         """The chunk sampled at per-axis chunk pixel coordinates (resample.py): decode it all, then resample."""
@@ -90,6 +95,12 @@ class Codec:
         """(label, mzc.encode options) of what `mzc bench` measures for this codec (none by default)."""
         return []
 
+    @classmethod
+    def chunk_layout(cls, shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+        """Default chunks when the user gives none: 2-D tiles (tiling.py); volumetric codecs span Z."""
+        from ..tiling import default_chunks
+        return default_chunks(shape, axes)
+
 
 # ------------------------------------------------------------------------------------------ capabilities
 class Tunable:
@@ -97,6 +108,7 @@ class Tunable:
     knob_bounds: ClassVar[tuple[float, float]]
     knob_log: ClassVar[bool] = False
     default_quality: ClassVar[str | None] = "50dB"  # what the codec aims at without -q (None: its fixed setting)
+    ratio_tolerance: ClassVar[float] = 0.10  # -q Nx: how close to N the real file's ratio must land
 
     def knob_guess(self, target, body_budget: float | None, n_pixels: int, data_range: float,
                    dtype: np.dtype) -> float | None:
@@ -105,6 +117,11 @@ class Tunable:
 
     def with_knob(self, knob: float):
         return type(self)(**dict(self._config, knob=float(knob)))
+
+    def for_search(self):
+        """The codec that rate control's trials use (a cheaper variant when encoding has an effort setting that
+        changes size little; the real file is checked and corrected anyway)."""
+        return self
 
     @property
     def fixed_rate(self) -> bool:
@@ -129,6 +146,7 @@ class RatePoints(Tunable):
 class Budgeted:
     """Meets a byte budget inside encode (neural fields): `-q Nx` gives bytes per element, `--time-budget` time."""
     default_quality: ClassVar[str] = "64x"
+    ratio_tolerance: ClassVar[float] = 0.05  # the budget is met inside each chunk: a tighter promise
 
     def with_budget(self, bpe: float, seconds_per_element: float | None = None):
         raise NotImplementedError
@@ -136,20 +154,25 @@ class Budgeted:
     @classmethod
     def chunk_layout(cls, shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
         """Fields fit native 3-D volumes: default chunks span Z (up to 2^26 voxels), other axes as usual."""
-        import math
-
-        from ..tiling import default_chunks
-        chunks = list(default_chunks(shape, axes))
-        if "Z" in axes:
-            z = axes.index("Z")
-            plane = math.prod(chunks) // max(chunks[z], 1)
-            chunks[z] = max(1, min(shape[z], (1 << 26) // max(plane, 1)))
-        return tuple(chunks)
+        return spanning_z(shape, axes, 1 << 26)
 
     @classmethod
     def bench_points(cls, ratios):
         return [("default", {"codec": cls.id})] + [(f"{r:g}x", {"codec": cls.id, "quality": f"{r:g}x"})
                                                    for r in ratios]
+
+
+def spanning_z(shape: tuple[int, ...], axes: str, max_voxels: int) -> tuple[int, ...]:
+    """Default tiles, deepened along Z up to `max_voxels` per chunk (for codecs that code volumes)."""
+    import math
+
+    from ..tiling import default_chunks
+    chunks = list(default_chunks(shape, axes))
+    if "Z" in axes:
+        z = axes.index("Z")
+        plane = math.prod(chunks) // max(chunks[z], 1)
+        chunks[z] = max(1, min(shape[z], max_voxels // max(plane, 1)))
+    return tuple(chunks)
 
 
 class Prepared:
@@ -185,6 +208,11 @@ class LibraryCodec:
 
 class Exact:
     """Role: bit-exact coding of every supported dtype (`--lossless`, and the default without -q)."""
+
+    @classmethod
+    def for_effort(cls, effort: str):
+        """The codec for `--effort` (fast, max): how hard the encoder searches, never how the file decodes."""
+        return cls()
 
 
 class MaxErrorCoder:

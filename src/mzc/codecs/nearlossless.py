@@ -11,8 +11,10 @@ from __future__ import annotations
 import imagecodecs
 import numpy as np
 
+from ..bounds.bound import Bound
 from ..errors import MzcError
-from .base import Codec, MaxErrorCoder, as_planes, checked, in_range
+from . import native
+from .base import Codec, MaxErrorCoder, as_planes, checked, in_range, planes_shape
 from .lossless import Lossless, decode_backend
 from .noise import apply_ends, encode_ends
 from .registry import register
@@ -47,6 +49,11 @@ class NearLossless(MaxErrorCoder, Codec):
             raise MzcError(f"--max-error must be a non-negative integer for integer data, got {max_error}")
         super().__init__(max_error=int(max_error), **config)
         self.error = int(max_error)
+
+    @property
+    def bound(self) -> Bound:
+        """What every chunk promises, |error| <= E (verify --against rechecks it; no bin table is used)."""
+        return Bound.absolute(self.error, 0, 0)
 
     @classmethod
     def for_max_error(cls, max_error: int) -> "NearLossless":
@@ -99,9 +106,6 @@ class NearLossless(MaxErrorCoder, Codec):
             q = decode_backend(params.get("qb", "raw"), body, shape, dtype)
             return dequantize(q, in_range(params.get("o", 0), dtype), self.error, np.dtype(dtype))
         if kind == "jpegls":
-            try:
-                out = imagecodecs.jpegls_decode(bytes(body))
-            except Exception as exc:  # noqa: BLE001 - CharLS's own error types on bad streams
-                raise MzcError(f"corrupt chunk: jpegls decoder failed ({exc})") from None
+            out = native.jpegls_decode(body, planes_shape(shape), native.bits_of(dtype))
             return checked(out, shape, dtype, "jpegls")
         raise MzcError(f"corrupt chunk: unknown near-lossless back end {kind!r}")

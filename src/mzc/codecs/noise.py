@@ -1,29 +1,28 @@
 """Within-noise coding (id `noise`): every pixel within K sigma of the original, sigma from the noise model.
 
 The chunk is mapped to bin indices (quantizer.py: the exact integer form of uniform quantization with step 2K in
-the Anscombe domain) and the index image is coded losslessly. The back end was chosen by measuring
-(benchmarks/results/bounded.md): on the index images of 16-bit fluorescence JPEG-LS is within a few percent of the
-best fast coder and faster than JPEG-LS near-lossless on the raw pixels; JPEG XL lossless at effort 7 gives
-10-17% smaller files at ~15x the time, so it is opt-in (`--effort max`).
+the Anscombe domain) and the index image is coded losslessly by the smallest of the image back ends of its effort
+(backends.py): mzc's context coder, whose fractional predictions suit these low-entropy images, and JPEG-LS by
+default; `--effort max` also tries JPEG 2000 / HTJ2K reversible and JPEG XL effort 7
+(benchmarks/results/backends.md).
 """
 from __future__ import annotations
 
-import imagecodecs
 import numpy as np
 
 from ..bounds.bound import Bound, channel_of
 from ..errors import MzcError
-from .base import Codec, NoiseCoder, PerChunk, as_planes, checked
+from . import backends, native
+from .base import Codec, NoiseCoder, PerChunk, as_planes, checked, planes_shape
 from .lossless import decode_backend, encode_backend, zstd_compress, zstd_decompress
 from .registry import register
 
 EFFORTS = ("fast", "max")
-JXL_EFFORT = 7
 
 
 def encode_indices(idx: np.ndarray, effort: str = "fast") -> tuple[bytes, dict]:
-    """Code an integer image losslessly: shifted to start at 0, as uint8/uint16, JPEG-LS (or JPEG XL when smaller
-    with effort max); zstd-delta for shapes and ranges the image coders do not take."""
+    """Code an integer image losslessly: shifted to start at 0, as uint8/uint16, by the smallest image back end of
+    the effort; zstd-delta for shapes and ranges the image coders do not take."""
     offset = int(idx.min()) if idx.size else 0
     u = idx.astype(np.int64) - offset
     top = int(u.max()) if u.size else 0
@@ -34,10 +33,7 @@ def encode_indices(idx: np.ndarray, effort: str = "fast") -> tuple[bytes, dict]:
         return encode_backend("zstd-delta", u), dict(params, b="zstd-delta")
     if top == 0:
         return b"", dict(params, b="zero")
-    candidates = [(imagecodecs.jpegls_encode(as_planes(u)), "jpegls")]
-    if effort == "max":
-        candidates.append((imagecodecs.jpegxl_encode(as_planes(u), lossless=True, effort=JXL_EFFORT), "jpegxl"))
-    body, name = min(candidates, key=lambda c: len(c[0]))
+    body, name = backends.smallest(as_planes(u), effort if effort in backends.EFFORTS else "fast")
     return body, dict(params, b=name)
 
 
@@ -52,14 +48,11 @@ def decode_indices(body, shape: tuple[int, ...], params: dict) -> np.ndarray:
             raise MzcError("corrupt chunk: zero index image with a body")
         u = np.zeros(shape, dtype)
     elif name == "jpegxl":
-        try:
-            u = checked(imagecodecs.jpegxl_decode(bytes(body)), shape, dtype, "jpegxl")
-        except MzcError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the library's own error types on bad streams
-            raise MzcError(f"corrupt chunk: jpegxl decoder failed ({exc})") from None
+        u = checked(native.jpegxl_decode(body, planes_shape(shape)), shape, dtype, "jpegxl")
     elif name in ("jpegls", "zstd-delta"):
         u = decode_backend(name, body, shape, dtype)
+    elif name in backends.NAMES:
+        u = checked(backends.decode(name, body, planes_shape(shape), dtype), shape, dtype, name)
     else:
         raise MzcError(f"corrupt chunk: unknown index back end {name!r}")
     return u.astype(np.int64) + params["o"]

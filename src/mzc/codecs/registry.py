@@ -11,8 +11,10 @@ import functools
 import importlib
 import logging
 import os
+import threading
 from importlib.metadata import entry_points
 
+from .. import sandbox
 from ..errors import MzcError
 from .base import ROLES, BoundWrapper, Codec, Exact, MaxErrorCoder, NoiseCoder
 
@@ -25,6 +27,7 @@ REGISTRY: dict[str, type[Codec]] = {}
 _registered: dict[str, int] = {}  # id -> registration count, to order within a module
 _ordered: dict[str, type[Codec]] = {}  # codecs() once sorted (rebuilt when a codec registers)
 _loaded = {"builtin": False, "plugins": False}
+_lock = threading.RLock()  # Zarr and dask run codecs in threads: the first lookups must not see a half-filled registry
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +37,7 @@ def register(cls: type[Codec]) -> type[Codec]:
         raise ValueError(f"codec class {cls.__name__} needs a plain string id (not {AUTO!r}, no ':')")
     REGISTRY[cls.id] = cls
     _registered.setdefault(cls.id, len(_registered))
+    sandbox.shutdown()  # sandbox processes forked before now do not know this codec: the next decode forks anew
     return cls
 
 
@@ -82,21 +86,22 @@ def load_plugins() -> None:
 def codecs() -> dict[str, type[Codec]]:
     """Every registered codec class by id, in a fixed order whatever was imported first: the role codecs, then the
     built-ins by module and definition order, then plug-ins."""
-    _load_builtin()
-    load_plugins()
-    if _ordered and len(_ordered) == len(REGISTRY):
+    with _lock:
+        _load_builtin()
+        load_plugins()
+        if _ordered and len(_ordered) == len(REGISTRY):
+            return _ordered
+        modules = builtin_modules()
+
+        def rank(cid: str) -> tuple[int, int, int]:
+            cls = REGISTRY[cid]
+            role = next((k for k, r in enumerate(ROLE_ORDER) if issubclass(cls, r)), len(ROLE_ORDER))
+            module = modules.index(cls.__module__) if cls.__module__ in modules else len(modules)
+            return role, module, _registered[cid]
+
+        _ordered.clear()
+        _ordered.update({cid: REGISTRY[cid] for cid in sorted(REGISTRY, key=rank)})
         return _ordered
-    modules = builtin_modules()
-
-    def rank(cid: str) -> tuple[int, int, int]:
-        cls = REGISTRY[cid]
-        role = next((k for k, r in enumerate(ROLE_ORDER) if issubclass(cls, r)), len(ROLE_ORDER))
-        module = modules.index(cls.__module__) if cls.__module__ in modules else len(modules)
-        return role, module, _registered[cid]
-
-    _ordered.clear()
-    _ordered.update({cid: REGISTRY[cid] for cid in sorted(REGISTRY, key=rank)})
-    return _ordered
 
 
 def lookup(name: str) -> tuple[type[Codec], str]:

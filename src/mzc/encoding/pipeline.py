@@ -19,9 +19,11 @@ from ..codecs.base import Codec, Exact, PerChunk
 from ..codecs.registry import from_config
 from ..errors import MzcError
 from ..format import container
+from ..io.decoding import DIGEST, digest
 from ..io.tiff import Volume
 from ..metrics import Fidelity, identical
 from ..pool import dask_map, pmap, useful_workers
+from ..progress import reporting
 from ..stats import scan
 from ..tiling import Grid, spatial_axes
 from .plan import Plan, channel_count, check_noise_chunks
@@ -30,7 +32,7 @@ from .ratecontrol import Facts, RateControl
 from .report import bound_facts, build_report, report_bytes, stored_report
 from .request import EncodeRequest, RunSettings
 
-CHUNK_META_BYTES = 12  # msgpack {"i": n, "p": {...}} of a typical chunk
+CHUNK_META_BYTES = 19  # msgpack {"i": n, "p": {..., "d": crc}} of a typical chunk
 MAX_CHUNK_ELEMENTS = 1 << 31
 
 
@@ -40,7 +42,10 @@ def _codec(config_packed: bytes) -> Codec:
 
 
 def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, check: bool = True):
-    """Worker: code one chunk, decode it back (unless an exact codec is trusted), return (body, params, sums)."""
+    """Worker: code one chunk, decode it back (unless an exact codec is trusted), return (body, params, sums).
+
+    The params carry the digest of the decoded samples (`d`, spec 4.1): what any reader must get back. An exact codec
+    trusted without decoding stores the input's digest, which is what it promises."""
     codec = _codec(config_packed)
     exact = isinstance(codec, Exact)
     body, params = codec.encode(block)
@@ -48,8 +53,10 @@ def encode_chunk(config_packed: bytes, block: np.ndarray, data_range: float, che
     if not check:
         if exact:
             fid.add_exact(block.size)
+            params = dict(params, d=digest(block))
         return body, params, fid
     back = codec.decode(body, block.shape, block.dtype, params)
+    params = dict(params, d=digest(back))
     bound = getattr(codec, "bound", None)
     if isinstance(bound, Bound):  # a guarantee is checked on every pixel, whatever the codec claims
         channel = params.get("c", 0)
@@ -117,13 +124,15 @@ class FileEncoder:
                      overhead=self.overhead_bytes, parallel=self.workers)
 
     # -------------------------------------------------------------- header, overhead, report
-    def header(self, codec: Codec) -> dict:
+    def header(self, codec: Codec, digests: bool = True) -> dict:
+        """The HEAD map; `digests`: every chunk will carry the digest of its decoded samples."""
         return {
             "shape": list(self.vol.shape), "dtype": self.vol.dtype.str, "axes": self.vol.axes,
             "chunks": list(self.grid.chunks), "n_chunks": self.grid.n_chunks, "codec": codec.config(),
             "tiff": self.vol.metadata, "data_range": [self.stats.min, self.stats.max],
             "software": f"mzc {__version__}",
             **bound_facts(self.bound),
+            **({"digests": DIGEST} if digests else {}),
         }
 
     def overhead_bytes(self, codec: Codec) -> int:
@@ -154,14 +163,18 @@ class FileEncoder:
         return self.control.run(write)
 
     def write(self, fh: BinaryIO, codec: Codec) -> dict:
-        writer = container.Writer(fh, self.header(codec))
-        fid = Fidelity(self.stats.range, self.vol.dtype.str)
         check = self.settings.check or self.plan.guaranteed  # a bound: always
-        for i, (body, params, part) in enumerate(self._coded_chunks(codec, check)):
-            writer.write_chunk(i, params, body)
-            fid.merge(part)
-            if self.settings.progress:
-                self.settings.progress(i + 1, self.grid.n_chunks)
+        writer = container.Writer(fh, self.header(codec, digests=check or isinstance(codec, Exact)))
+        fid = Fidelity(self.stats.range, self.vol.dtype.str)
+        n, done = self.grid.n_chunks, [0]
+        show = self.settings.progress
+        with reporting(lambda f: show(done[0] + f, n) if show else None):  # in-process coding reports within chunks
+            for i, (body, params, part) in enumerate(self._coded_chunks(codec, check)):
+                writer.write_chunk(i, params, body)
+                fid.merge(part)
+                done[0] = i + 1
+                if show:
+                    show(i + 1, n)
         seconds = time.perf_counter() - self.started
         report = {}
 

@@ -70,8 +70,8 @@ class Plan:
         return isinstance(self.codec, Budgeted)
 
     def chunk_layout(self, shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
-        """Default chunks: neural fields fit volumes, everything else 2-D tiles."""
-        if self.mode == LOSSY and self.budgeted:
+        """Default chunks: the named codec's (volumes for neural fields and SPERR), else 2-D tiles."""
+        if self.codec is not None:
             return type(self.codec).chunk_layout(shape, axes)
         return default_chunks(shape, axes)
 

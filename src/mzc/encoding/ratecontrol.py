@@ -19,10 +19,10 @@ from ..codecs.base import BoundWrapper, Budgeted, Codec, Exact, MaxErrorCoder, N
 from ..errors import MzcError
 from ..stats import DataStats
 from ..targets import RATIO_TOLERANCE, Target, choose_point, sample_indices, search_knob
+from ..targets import trial as measure_trial
 from .plan import BASE_AND_RESIDUAL, EXACT, MAX_ERROR, WITHIN_NOISE, Plan, clamped_error
 
 MAX_ATTEMPTS = 3
-FIELD_RATIO_TOLERANCE = 0.05
 BASE_SEARCH_STEPS = 7  # golden-section steps over a base codec's knob: the bracket shrinks to 3% of its width
 
 
@@ -74,7 +74,7 @@ class RateControl:
         """The codec, fixed for this file, ready for the header."""
         plan, request, stats = self.plan, self.plan.request, self.facts.stats
         if plan.mode == EXACT:
-            return bound_codec(prepared(registry.role(Exact)(), stats))
+            return bound_codec(prepared(registry.role(Exact).for_effort(request.effort), stats))
         if plan.mode == MAX_ERROR:
             return registry.role(MaxErrorCoder).for_max_error(clamped_error(request.max_error, self.facts.dtype))
         if plan.mode == WITHIN_NOISE:
@@ -100,6 +100,8 @@ class RateControl:
             except MzcError as exc:
                 errors.append(str(exc))
                 continue
+            if len(candidates) > 1 and math.isnan(trial.mse):  # ratio searches skip decoding; auto compares errors
+                trial = measure_trial(cand.for_search(), blocks, trial.knob)
             better = best_trial is None or (trial.mse < best_trial.mse if self.goal.kind == "ratio"
                                             else trial.body_bytes < best_trial.body_bytes)
             if better:
@@ -116,8 +118,8 @@ class RateControl:
             sample_raw = sum(b.nbytes for b in blocks)
             budget = self.body_total(codec) * sample_raw / self.facts.nbytes * self.scale
         if isinstance(codec, RatePoints):
-            return choose_point(codec, blocks, self.goal, budget, self.facts.peak, self.knob_floor)
-        return search_knob(codec, blocks, self.goal, budget, self.facts.peak)
+            return choose_point(codec.for_search(), blocks, self.goal, budget, self.facts.peak, self.knob_floor)
+        return search_knob(codec.for_search(), blocks, self.goal, budget, self.facts.peak)
 
     def body_total(self, codec: Codec) -> float:
         """Bytes the chunk bodies may take for the ratio aimed at."""
@@ -169,7 +171,8 @@ class RateControl:
         if target.kind == "ratio":
             if self.discrete:
                 return True  # a discrete codec meets a ratio with its nearest rate point, not within a tolerance
-            tolerance = FIELD_RATIO_TOLERANCE if self.plan.budgeted else RATIO_TOLERANCE
+            codec = self.plan.codec
+            tolerance = getattr(codec, "ratio_tolerance", RATIO_TOLERANCE) if codec is not None else RATIO_TOLERANCE
             return abs(report["ratio"] / target.value - 1) <= tolerance
         value = report["psnr_db"]
         return value is None or value == "inf" or value >= target.value

@@ -9,7 +9,7 @@ from typing import Callable
 from ..errors import MzcError
 from ..targets import Target, parse_quality
 
-EFFORTS = ("fast", "max")  # bounded/noise residuals: "max" also tries JPEG XL effort 7 for the index images
+EFFORTS = ("fast", "max")  # lossless chunks and bounded/noise index images: "max" tries every image back end
 
 
 @dataclass(frozen=True)

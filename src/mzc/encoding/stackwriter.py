@@ -21,7 +21,7 @@ from ..errors import MzcError
 from ..format import container
 from ..metrics import Fidelity
 from ..tiling import Grid, default_chunks
-from .pipeline import encode_chunk
+from .pipeline import DIGEST, encode_chunk
 from .plan import plan as make_plan
 from .ratecontrol import fit_block
 from .request import EncodeRequest
@@ -72,7 +72,7 @@ class StackWriter:
         n_chunks = Grid((max(frames, 1), *self.frame_shape), self.chunks).n_chunks if frames else 0
         header = {"shape": [frames, *self.frame_shape], "dtype": self.dtype.str, "axes": self.axes,
                   "chunks": list(self.chunks), "n_chunks": n_chunks, "codec": self._codec.config(),
-                  "tiff": self.metadata, "software": f"mzc {__version__}"}
+                  "tiff": self.metadata, "software": f"mzc {__version__}", "digests": DIGEST}
         if growing:
             header["growing"] = True
         return header

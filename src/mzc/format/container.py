@@ -30,6 +30,7 @@ KNOWN_CRITICAL = {HEAD, DATA, INDX}
 MAX_HEADER = 16 << 20
 MAX_INDEX = 256 << 20
 MAX_ANCILLARY = 64 << 20
+MAX_DEPTH = 32  # msgpack nesting (spec section 8): deeper structures are corrupt, never recursed into
 
 
 def crc32c(data: bytes) -> int:
@@ -46,9 +47,23 @@ def pack_msg(obj) -> bytes:
 
 def unpack_msg(data: bytes, what: str):
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
         raise MzcError(f"corrupt {what}: not valid msgpack ({exc})") from None
+    check_depth(value, what)
+    return value
+
+
+def check_depth(value, what: str) -> None:
+    """Refuse structures nested deeper than MAX_DEPTH (walked without recursion: they must not crash the check)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            if depth > MAX_DEPTH:
+                raise MzcError(f"corrupt {what}: nested deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def record_bytes(rtype: bytes, payload: bytes) -> bytes:

@@ -1,40 +1,29 @@
-"""mzc's codecs inside Zarr arrays: a numcodecs codec (id `mzc`, registered through the `numcodecs.codecs` entry
-point, so `numcodecs.get_codec({"id": "mzc", ...})` and Zarr find it).
-
-Zarr hands a compressor one chunk at a time and nothing else, so every encoded chunk is a self-describing frame:
-the chunk's shape and dtype, the complete mzc codec configuration it was coded with (bin tables and value mappings
-included) and a CRC-32C of the body. A frame decodes on its own, whatever the array's metadata says, and a damaged
-one is refused rather than decoded to wrong pixels.
-
-    frame = b"MZCZ" | u32 little-endian n
-            | msgpack map {s: shape, d: dtype, c: codec config, p: params, k: crc} (n bytes) | body
+"""mzc's codecs inside Zarr v2 arrays: a numcodecs codec (id `mzc`, registered through the `numcodecs.codecs` entry
+point, so `numcodecs.get_codec({"id": "mzc", ...})` and Zarr find it). Each chunk becomes a self-describing frame
+(frames.py). Zarr v3 arrays use the array-to-bytes codec in zarr3.py, which takes the same settings.
 """
 from __future__ import annotations
 
-import struct
-
-import google_crc32c
 import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
-from numcodecs.compat import ndarray_copy
+from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray, ndarray_copy
 
-from ..codecs.registry import from_config
-from ..encoding.ratecontrol import fit_block
 from ..encoding.request import EncodeRequest
-from ..errors import MzcError
-from ..format.container import pack_msg, unpack_msg
+from ..io.tiff import SUPPORTED_DTYPES
+from .frames import decode_frame, encode_frame
 
-MAGIC = b"MZCZ"
-MAX_META = 16 << 20
+SETTINGS = ("codec", "knob", "quality", "max_error", "noise", "noise_model", "effort")
+DEFAULTS = {"codec": "auto", "effort": "fast"}
 
 
 class MzcCodec(NumcodecsCodec):
     """Any mzc codec as a Zarr compressor.
 
-    codec: `lossless` (default), a lossy id (`j2k`, `htj2k`, `jxl`, `avif`, `sperr`, `learned:MODEL`, ...) with a `knob`
-    or a `quality` target ("45dB", "20x": searched on each chunk), `nearlossless` with `max_error`, or `noise` with
-    `noise` = K and an optional `noise_model` "a,b" (else fitted on each chunk). `max_error` or `noise` with a lossy
-    codec gives the bounded codec (that codec + a coded residual).
+    codec: `auto` (lossless unless a quality is given), `lossless`, a lossy id (`j2k`, `htj2k`, `jxl`, `avif`,
+    `sperr`, `learned:MODEL`, ...) with a `knob` or a `quality` target ("45dB", "20x": searched on each chunk),
+    `nearlossless` with `max_error`, or `noise` with `noise` = K and an optional `noise_model` "a,b" (else fitted on
+    each chunk). `max_error` or `noise` with a lossy codec gives the bounded codec (that codec + a coded residual).
+    Bytes-like input (numcodecs' contract) is coded as uint8.
     """
     codec_id = "mzc"
 
@@ -46,40 +35,22 @@ class MzcCodec(NumcodecsCodec):
         self._request = EncodeRequest(codec=codec, knob=knob, quality=quality, max_error=max_error, noise=noise,
                                       noise_model=noise_model, effort=effort)
 
+    def settings(self) -> dict:
+        """The settings that differ from the defaults (the config without its id), in constructor order."""
+        return {k: getattr(self, k) for k in SETTINGS if getattr(self, k) != DEFAULTS.get(k)}
+
     def get_config(self) -> dict:
-        config = {"id": self.codec_id, "codec": self.codec}
-        for key in ("knob", "quality", "max_error", "noise", "noise_model"):
-            if getattr(self, key) is not None:
-                config[key] = getattr(self, key)
-        if self.effort != "fast":
-            config["effort"] = self.effort
-        return config
+        return {"id": self.codec_id, "codec": self.codec, **self.settings()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.settings().items())})"
 
     def encode(self, buf) -> bytes:
-        chunk = np.ascontiguousarray(buf)
-        if chunk.ndim < 2:
-            chunk = chunk.reshape(1, -1)
-        codec = fit_block(self._request, chunk)
-        body, params = codec.encode(chunk)
-        meta = pack_msg({"s": list(chunk.shape), "d": chunk.dtype.str, "c": codec.config(), "p": params,
-                         "k": google_crc32c.value(bytes(body))})
-        return MAGIC + struct.pack("<I", len(meta)) + meta + bytes(body)
+        chunk = ensure_ndarray(buf)
+        if chunk.dtype.str not in SUPPORTED_DTYPES:  # bytes, bytearray, array.array('b'), int8...: their bytes
+            chunk = ensure_contiguous_ndarray(chunk).view(np.uint8)
+        return encode_frame(self._request, chunk)
 
     def decode(self, buf, out=None):
-        data = memoryview(np.ascontiguousarray(buf).view(np.uint8).reshape(-1))
-        if len(data) < 8 or bytes(data[:4]) != MAGIC:
-            raise MzcError("not an mzc Zarr chunk (bad magic)")
-        (n,) = struct.unpack("<I", data[4:8])
-        if n > min(MAX_META, len(data) - 8):
-            raise MzcError("corrupt mzc Zarr chunk: header length")
-        meta = unpack_msg(bytes(data[8:8 + n]), "mzc Zarr chunk header")
-        body = data[8 + n:]
-        try:
-            shape, dtype = tuple(int(v) for v in meta["s"]), np.dtype(meta["d"])
-            config, params, crc = meta["c"], meta["p"], meta["k"]
-        except (KeyError, TypeError, ValueError):
-            raise MzcError("corrupt mzc Zarr chunk: header fields") from None
-        if google_crc32c.value(bytes(body)) != crc:
-            raise MzcError("corrupt mzc Zarr chunk: CRC-32C mismatch")
-        array = from_config(config).decode(body, shape, dtype, params)
+        array = decode_frame(ensure_contiguous_ndarray(buf).view(np.uint8).reshape(-1).data)
         return array if out is None else ndarray_copy(array, out)

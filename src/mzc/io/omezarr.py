@@ -1,28 +1,25 @@
-"""A decoded .mzc as OME-Zarr (NGFF 0.4 on Zarr format 2): the array in t, c, z, y, x order, a 2x pyramid in Y and
-X, and physical pixel sizes taken from the source TIFF's metadata (OME-XML, ImageJ or resolution tags).
+"""A decoded .mzc as OME-Zarr: NGFF 0.5 on Zarr v3 (or 0.4 on Zarr v2 on request), the array in t, c, z, y, x order,
+a 2x pyramid in Y and X, and physical pixel sizes taken from the source TIFF's metadata (OME-XML, ImageJ or
+resolution tags). ome-zarr-py writes the store and its metadata; mzc supplies the axes, sizes and levels.
 
-The pyramid levels sample the full-resolution plane with mzc's `--scale` convention (spec §9: at scale 1/2 every
-output pixel is the mean of a 2x2 block), so level k equals `mzc decode --scale 2^-k`. Planes are decoded and written
-one at a time: memory stays at one plane per level, whatever the stack size. The store is built in a temporary
-folder beside the target and renamed into place, so a failure leaves nothing behind.
+The pyramid levels are the file's lazy dask levels (lazy.py): mzc's `--scale` rendering (spec §9: at scale 1/2 every
+output pixel is the mean of a 2x2 block), so level k equals `mzc decode --scale 2^-k`. Dask decodes and writes one
+block at a time, so memory does not grow with the stack. The store is built in a temporary folder beside the target
+and renamed into place, so a failure leaves nothing behind.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 
 from ..errors import MzcError
-from ..resample import resample, sample_positions, scaled_length
 
 NGFF_ORDER = "TCZYX"
-AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
-MIN_LEVEL_SIDE = 64
-MAX_LEVELS = 8
-TILE = 1024
+METHOD = "mzc --scale (2x2 mean per level)"
 UM_PER_RESOLUTION_UNIT = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit inch, centimetre
 UNIT_NAMES = {"um": "micrometer", "µm": "micrometer", "\\u00B5m": "micrometer", "micron": "micrometer",
               "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter", "s": "second",
@@ -81,43 +78,37 @@ def unit_name(text: str) -> str | None:
     return UNIT_NAMES.get(text.strip()) if text else None
 
 
-def pyramid_shapes(height: int, width: int) -> list[tuple[int, int]]:
-    shapes = [(height, width)]
-    while len(shapes) < MAX_LEVELS and min(shapes[-1]) // 2 >= MIN_LEVEL_SIDE:
-        k = len(shapes)
-        shapes.append((scaled_length(height, 0.5 ** k), scaled_length(width, 0.5 ** k)))
-    return shapes
+def write(mz, target: str, workers: int = 1, version: str = "0.5") -> dict:
+    """Write the whole decoded file as OME-Zarr `version` ("0.5": Zarr v3, "0.4": Zarr v2) at `target` (a folder)."""
+    try:
+        import dask
+        import zarr
+        from ome_zarr.format import FormatV04, FormatV05
+        from ome_zarr.writer import write_multiscale
+    except ImportError as exc:
+        raise MzcError(f"OME-Zarr output needs the [zarr] extra ({exc.name} is missing): pip install 'mzc[zarr]'") \
+            from None
 
-
-def write(mz, target: str, workers: int = 1) -> dict:
-    """Write the whole decoded file as OME-Zarr at `target` (a folder ending in .zarr)."""
-    import zarr
-
+    fmt = {"0.5": FormatV05, "0.4": FormatV04}.get(version)
+    if fmt is None:
+        raise MzcError(f"OME-Zarr version {version!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
     order = ngff_axes(mz.axes)
     stored = mz.axes.replace("S", "C") if "C" not in mz.axes else mz.axes
     perm = [stored.index(a) for a in order]
-    shape = [mz.shape[k] for k in perm]
-    height, width = shape[-2], shape[-1]
-    levels = pyramid_shapes(height, width)
+    pyramid = [level.transpose(perm) for level in mz.pyramid()]
     sizes = physical_sizes(mz.metadata)
+    units = {a.lower(): sizes[a][1] for a in order if a in sizes and sizes[a][1]}
     parent = os.path.dirname(os.path.abspath(target))
     tmp = tempfile.mkdtemp(prefix=".mzc-", suffix=".zarr", dir=parent)
     try:
-        root = zarr.open_group(tmp, mode="w", zarr_format=2)
-        arrays = []
-        for k, (h, w) in enumerate(levels):
-            level_shape = tuple(shape[:-2]) + (h, w)
-            chunks = (1,) * (len(shape) - 2) + (min(h, TILE), min(w, TILE))
-            arrays.append(root.create_array(str(k), shape=level_shape, chunks=chunks, dtype=mz.dtype))
-        positions = [(sample_positions(height, h, 0, h), sample_positions(width, w, 0, w)) for h, w in levels]
-        for index in itertools.product(*(range(n) for n in shape[:-2])):
-            region = [slice(None)] * len(mz.shape)
-            for axis, i in zip(perm[:-2], index):
-                region[axis] = slice(i, i + 1)
-            plane = mz.read(tuple(region), workers).transpose(perm).reshape(height, width)
-            for array, pos in zip(arrays, positions):
-                array[index] = plane if array.shape[-2:] == plane.shape else resample(plane, list(pos))
-        root.attrs["multiscales"] = [multiscales(order, shape, levels, sizes, os.path.basename(target))]
+        root = zarr.open_group(tmp, mode="w", zarr_format=3 if version == "0.5" else 2)
+        with dask.config.set(scheduler="threads", num_workers=max(1, workers)), warnings.catch_warnings():
+            # explicit transforms are deprecated in ome-zarr-py in favour of `scale`, whose derived translations
+            # are in pixels (0.18: 0.5 at level 1 whatever the pixel size); NGFF wants physical units
+            warnings.simplefilter("ignore", DeprecationWarning)
+            write_multiscale(pyramid, root, fmt=fmt(), axes=[a.lower() for a in order], name=os.path.basename(target),
+                             coordinate_transformations=transforms(order, [lv.shape for lv in pyramid], sizes),
+                             axes_units=units or None, metadata={"method": METHOD})
         if os.path.isdir(target):  # the caller has checked -f
             shutil.rmtree(target)
         elif os.path.exists(target):
@@ -126,22 +117,16 @@ def write(mz, target: str, workers: int = 1) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"shape": shape, "axes": order.lower(), "levels": len(levels)}
+    return {"shape": list(pyramid[0].shape), "axes": order.lower(), "levels": len(pyramid), "version": version}
 
 
-def multiscales(order: str, shape: list[int], levels: list[tuple[int, int]], sizes: dict, name: str) -> dict:
-    axes = []
-    for letter in order:
-        entry = {"name": letter.lower(), "type": AXIS_TYPES[letter]}
-        unit = sizes.get(letter, (None, None))[1]
-        if unit:
-            entry["unit"] = unit
-        axes.append(entry)
-    datasets = []
-    for k, (h, w) in enumerate(levels):
-        scale = [sizes.get(a, (1.0, None))[0] for a in order]
-        scale[-2] *= shape[-2] / h
-        scale[-1] *= shape[-1] / w
-        datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": scale}]})
-    return {"version": "0.4", "name": name, "axes": axes, "datasets": datasets,
-            "metadata": {"method": "mzc --scale (2x2 mean per level)"}}
+def transforms(order: str, shapes: list[tuple[int, ...]], sizes: dict) -> list[list[dict]]:
+    """Per level: the physical pixel size and where its first pixel's centre lies (resample.py's convention: pixel
+    j of an m-pixel rendering of n pixels samples (j + 0.5) n / m - 0.5)."""
+    out = []
+    for shape in shapes:
+        steps = [n / m for n, m in zip(shapes[0], shape)]
+        size = [sizes.get(a, (1.0, None))[0] for a in order]
+        out.append([{"type": "scale", "scale": [z * f for z, f in zip(size, steps)]},
+                    {"type": "translation", "translation": [z * (f - 1) / 2 for z, f in zip(size, steps)]}])
+    return out

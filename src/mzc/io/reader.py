@@ -1,21 +1,23 @@
 """Read .mzc files: header facts, any region (touching only the chunks it needs), streamed pages, verification."""
 from __future__ import annotations
 
-import functools
 import itertools
 import math
+import os
 from typing import BinaryIO, Iterator
 
 import numpy as np
 import psutil
 
 from ..codecs.base import RegionDecoder
-from ..codecs.registry import from_config
 from ..errors import MzcError
 from ..format.container import REPORT, Reader, pack_msg, unpack_msg
-from ..pool import pmap, useful_workers
+from ..pool import useful_workers
 from ..resample import check_scale, sample_positions, scaled_length
 from ..tiling import Grid, normalise_region, parse_roi, spatial_axes
+from . import lazy
+from .decoding import DIGEST, DigestRule, decode_chunk, decode_chunk_at, decode_many
+from .decoding import codec_of as _codec
 from .tiff import SUPPORTED_DTYPES, page_axes_start
 
 MAX_ELEMENTS = 1 << 48
@@ -49,32 +51,6 @@ def _validated(header: dict) -> tuple[tuple[int, ...], np.dtype, str, Grid]:
     return tuple(shape), np.dtype(dtype), axes, grid
 
 
-@functools.lru_cache(maxsize=8)
-def _codec(config_packed: bytes):
-    return from_config(unpack_msg(config_packed, "codec config"))
-
-
-def decode_chunk(config_packed: bytes, body: bytes, shape: tuple[int, ...], dtype: str, params: dict) -> np.ndarray:
-    """Decode one chunk; whatever a crafted (checksum-valid) chunk makes a library raise becomes a MzcError."""
-    try:
-        return _codec(config_packed).decode(body, shape, np.dtype(dtype), params)
-    except MzcError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders and numpy raise many types on hostile parameters
-        raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
-
-
-def decode_chunk_at(config_packed: bytes, body: bytes, shape: tuple[int, ...], dtype: str, params: dict,
-                    positions: list[np.ndarray]) -> np.ndarray:
-    """Sample one chunk at per-axis chunk coordinates (a region, another scale)."""
-    try:
-        return _codec(config_packed).decode_at(body, shape, np.dtype(dtype), params, positions)
-    except MzcError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - as decode_chunk
-        raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
-
-
 def _runs(chunk_ids: np.ndarray) -> list[tuple[int, int, int]]:
     """(chunk id, first, stop) for each run of equal ids in a non-decreasing array."""
     out, start = [], 0
@@ -86,7 +62,13 @@ def _runs(chunk_ids: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 class MzcFile:
-    """An open .mzc file. `read(roi)` returns exactly `full[roi]` and reads only the chunks the region touches."""
+    """An open .mzc file. `read(roi)` returns exactly `full[roi]` and reads only the chunks the region touches.
+
+    It is also array-like: `f[0:10, :, -256:]` (numpy basic indexing), `np.asarray(f)`, `f.to_dask(scale)` and
+    `f.levels` (the scales of a multiscale pyramid) are in lazy.py.
+    """
+
+    path: str | None = None  # set by open(); lazy arrays reopen the file by it
 
     def __init__(self, fh: BinaryIO, owns: bool = False):
         self._fh, self._owns = fh, owns
@@ -94,16 +76,19 @@ class MzcFile:
         self.header = self.container.header
         self.shape, self.dtype, self.axes, self.grid = _validated(self.header)
         self._codec_packed = pack_msg(self.header["codec"])
+        self.allow_mismatch = False  # lossy chunks whose samples differ from the encoder's digest: error unless True
         self.metadata = self.header.get("tiff") or {}
 
     @classmethod
     def open(cls, path: str) -> "MzcFile":
         fh = open(path, "rb")
         try:
-            return cls(fh, owns=True)
+            reader = cls(fh, owns=True)
         except Exception:
             fh.close()
             raise
+        reader.path = os.path.abspath(path)
+        return reader
 
     def close(self) -> None:
         if self._owns:
@@ -125,22 +110,61 @@ class MzcFile:
         return math.prod(self.shape) * self.dtype.itemsize
 
     @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return lazy.getitem(self, key)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return lazy.whole_array(self, dtype, copy)
+
+    def to_dask(self, scale: float = 1.0):
+        """A lazy dask array of the file (rendered at `scale`); at scale 1 its chunks are the file's chunks."""
+        return lazy.to_dask(self, scale)
+
+    @property
+    def levels(self) -> list[float]:
+        """The scales of the file's multiscale pyramid: 1, 1/2, 1/4 ... down to about 64 pixels a side."""
+        return lazy.levels(self)
+
+    def pyramid(self) -> list:
+        """One lazy dask array per level (napari's and OME-Zarr's multiscale image)."""
+        return [self.to_dask(s) for s in self.levels]
+
+    @property
     def report(self) -> dict | None:
         raw = self.container.ancillary(REPORT)
-        return unpack_msg(raw, "report") if raw is not None else None
+        report = unpack_msg(raw, "report") if raw is not None else None
+        if report is not None and not isinstance(report, dict):
+            raise MzcError("corrupt report: not a map")
+        return report
 
     def _chunk_cap(self, index: int) -> int:
         return math.prod(self.grid.chunk_shape(index)) * self.dtype.itemsize * 2 + (1 << 20)
 
+    @property
+    def digest_rule(self) -> DigestRule:
+        return DigestRule(self.header.get("digests") == DIGEST, self.allow_mismatch)
+
     def _jobs(self, indices):
+        """(index, decode_chunk's arguments) of each chunk."""
+        rule = self.digest_rule
         for i in indices:
             params, body = self.container.chunk_payload(i, self._chunk_cap(i))
-            yield self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params
+            yield i, (self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params, rule)
 
     def decoded_chunks(self, indices: list[int], workers: int = 1) -> Iterator[tuple[int, np.ndarray]]:
         raw = sum(math.prod(self.grid.chunk_shape(i)) for i in indices) * self.dtype.itemsize
         workers = useful_workers(workers, raw, len(indices))
-        yield from zip(indices, pmap(decode_chunk, self._jobs(indices), workers))
+        yield from decode_many(decode_chunk, self._jobs(indices), self._codec_packed, workers)
 
     def scaled_shape(self, scale: float = 1.0) -> tuple[int, ...]:
         """The array's shape rendered at `scale` (Y and X scaled, resample.py's convention)."""
@@ -166,8 +190,12 @@ class MzcFile:
         need = math.prod(out_shape) * self.dtype.itemsize
         if need > psutil.virtual_memory().available:
             raise MzcError(f"region of {need / 2**30:.1f} GiB does not fit in memory: decode to a TIFF or use --roi")
+        indices = self.grid.chunks_in(region)
+        if len(indices) == 1 and self.grid.slices(indices[0]) == tuple(region):  # one whole chunk: no copy of it
+            out = next(self.decoded_chunks(indices, workers))[1]
+            return out.reshape([n for k, n in enumerate(out_shape) if k not in dropped])
         out = np.empty(out_shape, self.dtype)
-        for i, block in self.decoded_chunks(self.grid.chunks_in(region), workers):
+        for i, block in self.decoded_chunks(indices, workers):
             src, dst = [], []
             for cs, rs in zip(self.grid.slices(i), region):
                 lo, hi = max(cs.start, rs.start), min(cs.stop, rs.stop)
@@ -202,10 +230,12 @@ class MzcFile:
                 params, body = self.container.chunk_payload(index, self._chunk_cap(index))
                 local = [(pos[a:b] - np.float32(g * c)).astype(np.float32)
                          for (pos, _), (g, a, b), c in zip(per_axis, combo, self.grid.chunks)]
-                yield self._codec_packed, bytes(body), self.grid.chunk_shape(index), self.dtype.str, params, local
+                yield index, (self._codec_packed, bytes(body), self.grid.chunk_shape(index), self.dtype.str,
+                                   params, local, rule)
 
+        rule = self.digest_rule
         w = useful_workers(workers, need, len(combos))
-        for combo, block in zip(combos, pmap(decode_chunk_at, jobs(), w)):
+        for combo, (_, block) in zip(combos, decode_many(decode_chunk_at, jobs(), self._codec_packed, w)):
             out[tuple(slice(a, b) for _, a, b in combo)] = block
         return out.reshape([n for k, n in enumerate(out_shape) if k not in dropped]) if dropped else out
 
@@ -220,8 +250,11 @@ class MzcFile:
         n = self.grid.n_chunks
         workers = useful_workers(workers, self.nbytes, n)
         slab = origin = None
-        for i, block in zip(range(n), pmap(decode_chunk, self._jobs(range(n)), workers)):
+        for i, block in decode_many(decode_chunk, self._jobs(range(n)), self._codec_packed, workers):
             k, r = divmod(i, per_slab)
+            if per_slab == 1 and block.shape[start:] == self.shape[start:]:  # the chunk is the slab: no copy
+                yield block
+                continue
             if r == 0:
                 lead = self.grid.slices(i)[:start]
                 origin = [s.start for s in lead] + [0] * (len(self.shape) - start)
@@ -235,20 +268,35 @@ class MzcFile:
         for slab in self.slabs(workers):
             yield from slab.reshape(-1, *self.shape[start:])
 
-    def verify(self) -> tuple[int, list[str]]:
-        """Check every record's checksum and decode every chunk; return (chunks checked, errors)."""
+    def verify(self, progress=None) -> tuple[int, list[str]]:
+        """Check every record's checksum and decode every chunk; return (chunks checked, errors).
+        `progress(done, total)` follows the chunks."""
         errors: list[str] = []
         for entry in self.container.entries:
             try:
                 self.container.read_record(entry)
             except MzcError as exc:
                 errors.append(str(exc))
-        checked = 0
-        for i in range(self.grid.n_chunks):
+        if not errors:
             try:
-                params, body = self.container.chunk_payload(i, self._chunk_cap(i))
-                decode_chunk(self._codec_packed, bytes(body), self.grid.chunk_shape(i), self.dtype.str, params)
-                checked += 1
+                _ = self.report  # an ancillary record is skipped by readers, but verify says when it is malformed
             except MzcError as exc:
-                errors.append(f"chunk {i}: {exc}")
-        return checked, errors
+                errors.append(str(exc))
+        failed: dict[int, str] = {}
+
+        def jobs():
+            for i in range(self.grid.n_chunks):
+                try:
+                    yield from self._jobs([i])
+                except MzcError as exc:  # a damaged record: reported, and the other chunks still checked
+                    failed[i] = str(exc)
+
+        checked = 0
+        for i, result in decode_many(decode_chunk, jobs(), self._codec_packed, raise_errors=False):
+            if isinstance(result, MzcError):
+                failed[i] = str(result)
+            else:
+                checked += 1
+            if progress is not None:
+                progress(i + 1, self.grid.n_chunks)
+        return checked, errors + [f"chunk {i}: {failed[i]}" for i in sorted(failed)]

@@ -17,6 +17,7 @@ import numpy as np
 import tifffile
 
 from ..errors import MzcError
+from .tiffmeta import check_metadata
 
 SUPPORTED_DTYPES = ("|u1", "<u2", "<i2", "<u4", "<f4")
 RELEASE_EVERY = 64 << 20  # bytes read from a memmap between releases of its pages
@@ -217,11 +218,15 @@ def page_axes_start(shape: tuple[int, ...], axes: str, metadata: dict) -> int:
 def write_tiff(target: str | BinaryIO, shape: tuple[int, ...], dtype: np.dtype, axes: str, metadata: dict,
                pages: Iterator[np.ndarray]) -> None:
     """Write pages (streamed) with the original TIFF metadata; BigTIFF when the data need it."""
+    if not isinstance(metadata, dict):
+        raise MzcError("corrupt header: TIFF metadata is not a map")
+    check_metadata(metadata)
     try:
         _write_tiff(target, shape, dtype, axes, metadata, pages)
     except MzcError:
         raise
-    except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as exc:  # hostile stored metadata
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError, IndexError, ZeroDivisionError,
+            struct.error) as exc:  # hostile stored metadata that check_metadata let through
         raise MzcError(f"cannot write the TIFF with the stored metadata ({type(exc).__name__}: {exc})") from None
 
 

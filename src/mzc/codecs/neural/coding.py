@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ...errors import MzcError
 from .architectures import BufferedRansEncoder, RansDecoder, is_autoregressive, latent_channels, prior_kind
+from .gained import GainedModel
 
 STRIDE = 16  # pixels per latent
 ALIGN = 64  # pixels per hyper-latent: plane and tiles are multiples of this
@@ -43,13 +44,33 @@ class PlaneCoder:
         if tile % ALIGN or halo % STRIDE or tile <= 0 or halo < 0:
             raise MzcError(f"learned tiles must be multiples of {ALIGN} px and halos of {STRIDE} px")
         self.net, self.tile, self.halo = net, tile, halo
-        self.kind = prior_kind(net.mzc_arch)
-        self.ar = is_autoregressive(net.mzc_arch)
-        self.channels = latent_channels(net)
+        self.gained = isinstance(net, GainedModel)  # variable rate: every call names its rate parameter
+        self.kind = net.prior_kind if self.gained else prior_kind(net.mzc_arch)
+        self.ar = not self.gained and is_autoregressive(net.mzc_arch)
+        self.channels = net.M if self.gained else latent_channels(net)
         # the entropy path in float64: the only computations whose result must match across machines bit for bit
         self.h_s = copy.deepcopy(net.h_s).double() if hasattr(net, "h_s") else None
         self.ctx = copy.deepcopy(net.context_prediction).double() if self.ar else None
         self.ep = copy.deepcopy(net.entropy_parameters).double() if self.ar else None
+        self.gains64 = copy.deepcopy(net).double() if self.gained else None
+
+    def rate_gains(self, rate: float | None) -> dict | None:
+        """Gain vectors at rate parameter t, in float64 (the entropy path's arithmetic); None for fixed-rate models."""
+        if not self.gained:
+            if rate is not None:
+                raise MzcError("corrupt header: a rate parameter for a fixed-rate learned model")
+            return None
+        if rate is None or not 0 <= rate <= self.net.anchors - 1:
+            raise MzcError(f"learned rate parameter {rate!r} outside 0..{self.net.anchors - 1}")
+        m = self.gains64
+        t = torch.tensor([float(rate)], dtype=torch.float64)
+        with torch.no_grad():
+            gains = {"g": m.gain(t), "ig": m.inv_gain(t)}
+            if self.kind == "mean-scale":
+                gains.update(hg=m.hyper_gain(t), ihg=m.hyper_inv_gain(t))
+            else:
+                gains.update(mu=m.channel_mean, sigma=m.channel_log_scale.exp())
+        return gains
 
     # ---------------------------------------------------------------- geometry
     def tiles(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -60,8 +81,11 @@ class PlaneCoder:
 
     # ---------------------------------------------------------------- encode
     @torch.no_grad()
-    def encode(self, plane: np.ndarray, reconstruct: bool = True) -> tuple[list[list], np.ndarray | None]:
-        """Return the per-tile records and (if asked) the decoder's reconstruction of the plane."""
+    def encode(self, plane: np.ndarray, reconstruct: bool = True, rate: float | None = None,
+               refine_steps: int = 0) -> tuple[list[list], np.ndarray | None]:
+        """Return the per-tile records and (if asked) the decoder's reconstruction of the plane (`rate`: the rate
+        parameter of a variable-rate model; `refine_steps`: encoder-side latent search, refine.py)."""
+        gains = self.rate_gains(rate)
         height, width = plane.shape
         x = _pad(torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32))[None, None])
         hp, wp = x.shape[-2:]
@@ -72,12 +96,16 @@ class PlaneCoder:
             latents[..., y0 // STRIDE:y1 // STRIDE, :] = y[..., (y0 - a0) // STRIDE:(y1 - a0) // STRIDE, :]
 
         self._in_strips(analyse, hp)
+        if refine_steps and gains:
+            from .refine import refine
+            latents = refine(self.net, latents, x, rate, refine_steps)
         records = []
         canvas = torch.zeros_like(latents)
         with single_threaded():  # the entropy path exactly as the decoder computes it
             for (y0, y1, x0, x1) in self.tiles(height, width):
                 part = (..., slice(y0 // STRIDE, y1 // STRIDE), slice(x0 // STRIDE, x1 // STRIDE))
-                record, canvas[part] = self._code_latents(latents[part])
+                code = self._code_gained if gains else self._code_latents
+                record, canvas[part] = code(latents[part], *([gains] if gains else []))
                 records.append(record)
         return records, self.synthesise(canvas, height, width) if reconstruct else None
 
@@ -102,6 +130,25 @@ class PlaneCoder:
         symbols = net.gaussian_conditional.quantize(y64, "symbols", means)
         y_hat = symbols.double() + (means if means is not None else 0)
         return [z_strings[0], y_string, crc(indexes), crc(symbols)], y_hat.float()
+
+    def _code_gained(self, y: torch.Tensor, gains: dict) -> tuple[list, torch.Tensor]:
+        """Variable rate: y times the gain, coded with the model's N(mu, sigma) of y scaled by the same gain."""
+        net, gc = self.net, self.net.gaussian_conditional
+        z_string = b""
+        if self.kind == "mean-scale":
+            z = (net.h_a(y).double() * gains["hg"]).float()
+            z_strings = net.entropy_bottleneck.compress(z)
+            z_hat = net.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+            sigma, mu = self.h_s(z_hat.double() * gains["ihg"]).chunk(2, 1)
+            z_string = z_strings[0]
+        else:
+            sigma, mu = gains["sigma"].expand_as(y).double(), gains["mu"].expand_as(y).double()
+        y_g, mu_g = y.double() * gains["g"], mu * gains["g"]
+        indexes = gc.build_indexes(sigma * gains["g"])
+        y_string = gc.compress(y_g, indexes, means=mu_g)[0]
+        symbols = gc.quantize(y_g, "symbols", mu_g)
+        y_hat = (symbols.double() + mu_g) * gains["ig"]
+        return [z_string, y_string, crc(indexes), crc(symbols)], y_hat.float()
 
     def _entropy_params(self, y_window: torch.Tensor, params_at: torch.Tensor):
         weight = self.ctx.weight * self.ctx.mask
@@ -134,7 +181,8 @@ class PlaneCoder:
 
     # ---------------------------------------------------------------- decode
     @torch.no_grad()
-    def decode(self, records: list, height: int, width: int) -> np.ndarray:
+    def decode(self, records: list, height: int, width: int, rate: float | None = None) -> np.ndarray:
+        gains = self.rate_gains(rate)
         tiles = self.tiles(height, width)
         if len(records) != len(tiles):
             raise MzcError(f"corrupt chunk: {len(records)} learned tiles, expected {len(tiles)}")
@@ -143,14 +191,16 @@ class PlaneCoder:
         with single_threaded():  # the float64 entropy path too: its bits must not depend on the thread count
             for k, ((y0, y1, x0, x1), record) in enumerate(zip(tiles, records)):
                 shape = ((y1 - y0) // STRIDE, (x1 - x0) // STRIDE)
-                canvas[..., y0 // STRIDE:y1 // STRIDE, x0 // STRIDE:x1 // STRIDE] = self._decode_latents(record,
-                                                                                                       shape, k)
+                canvas[..., y0 // STRIDE:y1 // STRIDE, x0 // STRIDE:x1 // STRIDE] = self._decode_latents(
+                    record, shape, k, gains)
         return self.synthesise(canvas, height, width)
 
-    def _decode_latents(self, record, shape, k: int) -> torch.Tensor:
+    def _decode_latents(self, record, shape, k: int, gains: dict | None = None) -> torch.Tensor:
         if not (isinstance(record, (list, tuple)) and len(record) == 4 and isinstance(record[0], bytes)
                 and isinstance(record[1], bytes) and all(isinstance(v, int) for v in record[2:])):
             raise MzcError("corrupt chunk: malformed learned tile record")
+        if gains:
+            return self._decode_gained(record, shape, k, gains)
         z_string, y_string, crc_idx, crc_sym = record
         net = self.net
         if self.kind == "factorized":
@@ -173,6 +223,26 @@ class PlaneCoder:
         symbols = self._rans_decode(gc, y_string, indexes)
         self._check(crc(symbols), crc_sym, "decoded symbols", k)
         return (symbols.double() + (means if means is not None else 0)).float()
+
+    def _decode_gained(self, record, shape, k: int, gains: dict) -> torch.Tensor:
+        z_string, y_string, crc_idx, crc_sym = record
+        net, gc = self.net, self.net.gaussian_conditional
+        y_shape = (1, self.channels, *shape)
+        if self.kind == "mean-scale":
+            z_shape = (1, net.entropy_bottleneck.channels, shape[0] // 4, shape[1] // 4)
+            z_indexes = net.entropy_bottleneck._build_indexes(z_shape)
+            z_medians = net.entropy_bottleneck._get_medians().detach().reshape(1, -1, 1, 1)
+            z_hat = self._rans_decode(net.entropy_bottleneck, z_string, z_indexes).float() + z_medians
+            sigma, mu = self.h_s(z_hat.double() * gains["ihg"]).chunk(2, 1)
+        else:
+            if z_string:
+                raise MzcError("corrupt chunk: side information in a factorized learned tile")
+            sigma, mu = gains["sigma"].expand(y_shape).double(), gains["mu"].expand(y_shape).double()
+        indexes = gc.build_indexes(sigma * gains["g"])
+        self._check(crc(indexes), crc_idx, "entropy-model indexes", k)
+        symbols = self._rans_decode(gc, y_string, indexes)
+        self._check(crc(symbols), crc_sym, "decoded symbols", k)
+        return ((symbols.double() + mu * gains["g"]) * gains["ig"]).float()
 
     @staticmethod
     def _rans_decode(model, string: bytes, indexes: torch.Tensor) -> torch.Tensor:

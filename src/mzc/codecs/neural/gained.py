@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 
 from .zoo import VARIABLE_RATE_FAMILIES
 
-ANCHORS = 8
+ANCHORS = 8  # anchor gain vectors: the rate parameter t runs over [0, ANCHORS - 1]
 LAMBDA_RANGE = (0.004, 16.0)  # CompressAI's MSE convention (lambda * 255^2 * mse + bpp): ~30 to ~60 dB on [0, 1]
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 
@@ -77,22 +77,35 @@ def gain_pair(channels: int, anchors: int, lambdas: tuple[float, float]) -> tupl
     return GainUnits(channels, anchors, -half, half), GainUnits(channels, anchors, half, -half)
 
 
-class GainedModel(CompressionModel):
-    """Shared parts of the variable-rate families: transforms for one channel, gains, the Gaussian conditional.
-    (CompressionModel: its load_state_dict resizes the CDF buffers a frozen file brings.)"""
+class VariableRateModel(CompressionModel):
+    """What every variable-rate family shares: its rate parameter's anchors and lambda range, and the Gaussian
+    conditional whose CDF tables the range coder uses (CompressionModel: its load_state_dict resizes the CDF
+    buffers a frozen file brings)."""
+    arch: str
 
     def __init__(self, n: int, m: int, anchors: int, lambdas: tuple[float, float]):
         super().__init__()
         self.N, self.M, self.anchors, self.lambdas = n, m, anchors, tuple(lambdas)
+        self.gaussian_conditional = GaussianConditional(None)
+        self.gaussian_conditional.update_scale_table(default_scales(), force=True)
+
+    @property
+    def mzc_arch(self) -> str:
+        return self.arch
+
+    def lmbda(self, t: torch.Tensor) -> torch.Tensor:
+        return lambda_of(t, self.lambdas, self.anchors)
+
+
+class GainedModel(VariableRateModel):
+    """Shared parts of the gain-unit families: transforms for one channel and the gains."""
+
+    def __init__(self, n: int, m: int, anchors: int, lambdas: tuple[float, float]):
+        super().__init__(n, m, anchors, lambdas)
         self.g_a = nn.Sequential(conv(1, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
         self.g_s = nn.Sequential(deconv(m, n), GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
                                  deconv(n, n), GDN(n, inverse=True), deconv(n, 1))
         self.gain, self.inv_gain = gain_pair(m, anchors, self.lambdas)
-        self.gaussian_conditional = GaussianConditional(None)
-        self.gaussian_conditional.update_scale_table(default_scales(), force=True)
-
-    def lmbda(self, t: torch.Tensor) -> torch.Tensor:
-        return lambda_of(t, self.lambdas, self.anchors)
 
     def prior(self, y: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(mu, sigma) of the ungained y and the likelihoods of any side information."""
@@ -116,6 +129,7 @@ class GainedModel(CompressionModel):
 class GainedMeanScale(GainedModel):
     """mbt2018-mean (Minnen et al. 2018, mean-scale hyperprior without context model) with gain units."""
     arch = "mbt2018-mean-vr"
+    prior_kind = "mean-scale"
 
     def __init__(self, n: int = 64, m: int = 96, anchors: int = ANCHORS, lambdas=LAMBDA_RANGE):
         super().__init__(n, m, anchors, lambdas)
@@ -136,6 +150,7 @@ class GainedMeanScale(GainedModel):
 class GainedFactorized(GainedModel):
     """bmshj2018-factorized (Balle et al. 2018) with gain units and a learned Gaussian per latent channel."""
     arch = "bmshj2018-factorized-vr"
+    prior_kind = "factorized"
 
     def __init__(self, n: int = 64, m: int = 96, anchors: int = ANCHORS, lambdas=LAMBDA_RANGE):
         super().__init__(n, m, anchors, lambdas)
@@ -147,4 +162,4 @@ class GainedFactorized(GainedModel):
 
 
 GAINED = {cls.arch: cls for cls in (GainedMeanScale, GainedFactorized)}
-assert tuple(GAINED) == VARIABLE_RATE_FAMILIES
+assert set(GAINED) <= set(VARIABLE_RATE_FAMILIES)

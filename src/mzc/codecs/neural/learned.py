@@ -1,9 +1,10 @@
 """Learned codec: each 2-D plane coded by a single-channel CompressAI model from the zoo (or a user's model).
 
 Pixels map to [0, 1] through the file's own min/max (offset/scale stored in the header), the way the models were
-trained. The rate is chosen by model: the zoo holds each family at several lambdas (rate points), and `-q` picks the
-point whose measured ratio is nearest the target, or the smallest file meeting a PSNR. The header names the model
-and its sha256; decoding with a missing or different model is refused. torch loads only when this codec is used.
+trained. Each family is one variable-rate model (gained.py): its continuous rate parameter t is the codec's knob,
+searched like any other for `-q 50x` or `-q 48dB`, and stored in the header (`rate`). The header names the model
+and its sha256; decoding with a missing or different model is refused. Files of the earlier fixed-rate models
+(no `rate`) decode as before. torch loads only when this codec is used.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ import msgpack
 import numpy as np
 
 from ...errors import MzcError
-from ..base import Codec, Prepared, RatePoints
+from ..base import Codec, Prepared, Tunable
 from ..registry import register
 
+ANCHORS = 8  # zoo.ANCHORS, repeated here so that the class can state its knob range without importing the zoo
+REFINE_STEPS = 40  # refine.REFINE_STEPS (kept here: choosing it must not import torch)
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -67,7 +70,11 @@ def _load(entry, mtime_ns: int, size: int, sha256: str | None, tile: int, halo: 
     if multiprocessing.parent_process() is not None:
         torch.set_num_threads(1)  # a pool worker: the pool already uses every core
     blob = read(io.BytesIO(data), entry.path)
-    return PlaneCoder(net_from(blob, entry.path), tile, halo), actual, blob["arch"]
+    net = net_from(blob, entry.path)
+    if getattr(net, "prior_kind", None) == "wavelet":  # the learned wavelet codes whole planes (lifting_coding.py)
+        from .lifting_coding import WaveletCoder
+        return WaveletCoder(net, tile, halo), actual, blob["arch"]
+    return PlaneCoder(net, tile, halo), actual, blob["arch"]
 
 
 def _number(value, kind: type, what: str):
@@ -79,22 +86,26 @@ def _number(value, kind: type, what: str):
 
 
 @register
-class Learned(RatePoints, Prepared, Codec):
+class Learned(Tunable, Prepared, Codec):
     id = "learned"
-    what = "learned (CompressAI family, single channel): learned:FAMILY, or learned:MODEL for one fixed model"
+    native = False  # torch must not run in a forked sandbox (OpenMP); streams are CRC-checked (spec 6.1)
+    what = "learned (CompressAI family, single channel, one variable-rate model per family): learned:FAMILY, or " \
+           "learned:MODEL"
     grey_only = True
     default_quality = "50x"  # a ratio every family reaches (a PSNR default could be out of a family's range)
+    knob_bounds = (0.0, float(ANCHORS - 1))  # the variable-rate models' rate parameter t
+    ratio_tolerance = 0.05  # a continuous rate: -q Nx lands within 5% of N
 
     def __init__(self, model: str | None = None, family: str | None = None, sha256: str | None = None,
                  arch: str | None = None, offset: float | None = None, scale: float | None = None,
-                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, knob: float | None = None):
+                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, rate: float | None = None,
+                 knob: float | None = None, refine: int = 0):
         from . import zoo
         if model is None and family is None:
             family = zoo.DEFAULT_FAMILY
-        if knob is not None:
-            points = zoo.rate_points(family)
-            point = points[int(min(max(round(knob), 0), len(points) - 1))]
-            model, sha256 = point.name, point.sha256  # shipped: its hash is known, every trial is checked
+        if model is None:  # a family names its variable-rate model (shipped: its hash is known, every use checked)
+            entry = zoo.family_model(family)
+            model, sha256, arch = entry.name, entry.sha256, entry.arch
         for value, what in ((model, "model"), (family, "family"), (arch, "arch")):
             if value is not None and not isinstance(value, str):
                 raise MzcError(f"corrupt header: learned {what} must be a string")
@@ -103,26 +114,36 @@ class Learned(RatePoints, Prepared, Codec):
         tile, halo = _number(tile, int, "tile"), _number(halo, int, "halo")
         offset = None if offset is None else _number(offset, float, "offset")
         scale = None if scale is None else _number(scale, float, "scale")
+        rate = _number(knob if knob is not None else rate, float, "rate") if (knob, rate) != (None, None) else None
         if not (64 <= tile <= 8192 and tile % 64 == 0 and 0 <= halo <= 512 and halo % 16 == 0):
             raise MzcError("corrupt header: learned tile must be a multiple of 64 in 64..8192 and halo a multiple of "
                            "16 in 0..512")
         if scale is not None and not scale > 0:
             raise MzcError("corrupt header: learned scale must be > 0")
+        if rate is not None and not self.knob_bounds[0] <= rate <= self.knob_bounds[1]:
+            raise MzcError(f"corrupt header: learned rate {rate} outside {self.knob_bounds}")
+        refine = _number(refine, int, "refine")  # encoder-side latent search steps (not needed to decode)
+        if not 0 <= refine <= 10000:
+            raise MzcError("corrupt header: learned refine steps outside 0..10000")
         config = {"model": model, "family": family, "sha256": sha256, "arch": arch, "offset": offset,
-                  "scale": scale, "tile": tile, "halo": halo}
+                  "scale": scale, "tile": tile, "halo": halo, "rate": rate, "refine": refine or None}
         super().__init__(**{k: v for k, v in config.items() if v is not None})
-        self.model, self.family, self.sha256 = model, family, sha256
-        self.offset, self.scale, self.tile, self.halo = offset, scale, tile, halo
+        self.model, self.family, self.sha256, self.arch = model, family, sha256, arch
+        self.offset, self.scale, self.tile, self.halo, self.rate = offset, scale, tile, halo, rate
+        self.refine = refine
 
     @classmethod
     def named(cls, variant: str, request) -> "Learned":
         from . import zoo
-        if not variant or variant in zoo.FAMILY_NAMES:
-            return cls(family=variant or zoo.DEFAULT_FAMILY)
-        if request.quality:
-            raise MzcError(f"--codec learned:{variant} fixes the rate; -q chooses among a family's models "
+        refine = REFINE_STEPS if request.effort == "max" else 0  # --effort max: encoder-side latent search
+        if not variant or variant in zoo.FAMILY_NAMES or variant in zoo.VARIABLE_RATE_FAMILIES \
+                or f"{variant}-vr" in zoo.VARIABLE_RATE_FAMILIES:
+            return cls(family=variant or zoo.DEFAULT_FAMILY, refine=refine)
+        codec = cls(model=variant, refine=refine)
+        if request.quality and codec.fixed_rate:
+            raise MzcError(f"--codec learned:{variant} is a fixed-rate model; -q needs a variable-rate one "
                            f"(e.g. --codec learned:{zoo.DEFAULT_FAMILY} -q 50x)")
-        return cls(model=variant)
+        return codec
 
     @classmethod
     def variants(cls) -> str:
@@ -130,23 +151,24 @@ class Learned(RatePoints, Prepared, Codec):
 
     @property
     def fixed_rate(self) -> bool:
-        """One named model: its rate is what it is."""
-        return self.model is not None and self.family is None
-
-    # -------------------------------------------------------------- rate points
-    def knob_values(self) -> list[int]:
-        """Candidate knobs for rate control: every rate point of the family (a fixed model has none)."""
-        if self.model is not None and self.family is None:
-            return []
+        """A fixed-rate model (the earlier zoo's, or a user's): its rate is what it is."""
         from . import zoo
-        return list(range(len(zoo.rate_points(self.family))))
+        arch = self.arch or zoo.find(self.model).arch or plane_coder(self.model, self.sha256, self.tile,
+                                                                     self.halo)[2]
+        return not zoo.is_variable_rate(arch)
+
+    def for_search(self) -> "Learned":
+        """Rate search without the encoder-side latent refinement (40 network passes a trial); the refined file's
+        ratio is checked and the budget corrected like any other."""
+        return self._replace(refine=0) if self.refine else self
 
     def prepare(self, stats) -> "Learned":
+        """The file's value mapping, and the model pinned (a path becomes its name and hash) before any trial."""
         lo, hi = float(stats.min), float(stats.max)
-        return self._replace(offset=lo, scale=max(hi - lo, 1.0))
+        return self._replace(offset=lo, scale=max(hi - lo, 1.0)).bind()
 
     def with_knob(self, knob: float) -> "Learned":
-        return self._replace(knob=knob, model=None)
+        return self._replace(rate=float(knob))
 
     def _replace(self, **changes) -> "Learned":
         config = dict(self._config)
@@ -155,17 +177,14 @@ class Learned(RatePoints, Prepared, Codec):
 
     def bind(self) -> "Learned":
         """Pin the model's sha256 and architecture into the configuration that goes into the header."""
-        if self.model is None:
-            raise MzcError("learned codec: no model chosen")
         from . import zoo
         entry = zoo.find(self.model)
         if entry.sha256 is None:  # a user's model given by path: record its name, find it by name from now on
             zoo.add_search_dir(os.path.dirname(os.path.abspath(entry.path)))
         _, sha, arch = plane_coder(entry.name, self.sha256, self.tile, self.halo)
-        return self._replace(model=entry.name, sha256=sha, arch=arch, family=None)
-
-    def config(self) -> dict:
-        return {"id": self.id, **{k: v for k, v in self._config.items() if k != "knob"}}
+        config = dict(self._config, model=entry.name, sha256=sha, arch=arch)
+        config.pop("family", None)
+        return Learned(**config)
 
     # -------------------------------------------------------------- coding
     def _coder(self):
@@ -179,7 +198,8 @@ class Learned(RatePoints, Prepared, Codec):
         out = []
         for plane in planes:
             x01 = (plane.astype(np.float32) - np.float32(self.offset)) / np.float32(self.scale)
-            records, _ = coder.encode(np.clip(x01, 0, 1), reconstruct=False)
+            records, _ = coder.encode(np.clip(x01, 0, 1), reconstruct=False, rate=self.rate,
+                                      refine_steps=self.refine)
             out.append(records)
         return msgpack.packb(out, use_bin_type=True), {}
 
@@ -202,7 +222,7 @@ class Learned(RatePoints, Prepared, Codec):
         for k, records in enumerate(planes):
             if not isinstance(records, list):
                 raise MzcError("corrupt chunk: malformed learned plane")
-            x01 = coder.decode(records, *plane_shape)
+            x01 = coder.decode(records, *plane_shape, rate=self.rate)
             values = np.rint(x01.astype(np.float64) * self.scale + self.offset)
             out[k] = np.clip(values, info.min, info.max).astype(dtype)
         return out.reshape(shape)

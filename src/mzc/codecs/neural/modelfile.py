@@ -12,19 +12,29 @@ import os
 import torch
 
 from ...errors import MzcError
-from .gained import GAINED, LAMBDA_RANGE
+from .zoo import VARIABLE_RATE_FAMILIES
 
 FORMAT = "mzc-model-1"
 
 
 def is_variable_rate(arch: str) -> bool:
-    return arch in GAINED
+    return arch in VARIABLE_RATE_FAMILIES
+
+
+def variable_rate_class(arch: str):
+    """The class of a variable-rate family: gain units over an autoencoder, or the learned wavelet."""
+    if arch == "wavelet-vr":
+        from .lifting import LiftingVR
+        return LiftingVR
+    from .gained import GAINED
+    return GAINED[arch]
 
 
 def build_model(arch: str, n: int, m: int, lambda_range=None):
     """A fresh network of family `arch`: variable-rate (gained.py) or fixed-rate CompressAI (architectures.py)."""
     if is_variable_rate(arch):
-        return GAINED[arch](n, m, lambdas=tuple(lambda_range or LAMBDA_RANGE))
+        cls = variable_rate_class(arch)
+        return cls(n, m, lambdas=tuple(lambda_range)) if lambda_range else cls(n, m)
     from .architectures import build
     return build(arch, n, m)
 
@@ -91,5 +101,7 @@ def freeze(blob: dict) -> dict:
     keep = ("arch", "N", "M", "lambda", "lambda_range", "anchors", "metric", "iterations", "inherited",
             "training_data", "patch", "recipe", "device_seconds")
     last = blob["history"][-1] if blob.get("history") else {}
+    history = [{k: h[k] for k in ("it", "points", "seconds", "cpu_seconds", "device") if k in h}
+               for h in blob.get("history") or []]  # the training curve travels with the model (a few KB)
     return {"format": FORMAT, "frozen": True, **{k: blob[k] for k in keep if k in blob}, "validation": last,
-            "state_dict": state}
+            "history": history, "state_dict": state}

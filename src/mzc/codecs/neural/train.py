@@ -28,7 +28,6 @@ import tifffile
 import torch
 
 from ...errors import MzcError
-from .gained import LAMBDA_RANGE
 from .modelfile import FORMAT, atomic_save, build_model, is_variable_rate, read
 
 VALIDATION_CROPS = 8
@@ -43,7 +42,7 @@ class TrainOptions:
     data: tuple[str, ...] = ()
     arch: str | None = None
     lmbda: float | None = None  # fixed-rate families
-    lambda_range: tuple[float, float] | None = None  # variable-rate families (default gained.LAMBDA_RANGE)
+    lambda_range: tuple[float, float] | None = None  # variable-rate families (default: the family's own)
     n: int = 64
     m: int = 96
     metric: str = "mse"
@@ -197,6 +196,8 @@ def rd_terms(out: dict, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample mean squared error and bits per pixel."""
     pixels = x.shape[-2] * x.shape[-1]
     mse = (out["x_hat"].float() - x).pow(2).flatten(1).mean(1)
+    if "bits" in out:  # a model that counts its own bits (the learned wavelet)
+        return mse, out["bits"].float() / pixels
     bits = sum(-torch.log2(lk.float()).flatten(1).sum(1) for lk in out["likelihoods"].values())
     return mse, bits / pixels
 
@@ -273,10 +274,11 @@ def settle(opts: TrainOptions, start: dict | None) -> TrainOptions:
     if is_variable_rate(opts.arch):
         if opts.lmbda is not None:
             raise MzcError(f"{opts.arch} is variable-rate: give --lambda-range MIN,MAX (or nothing), not --lambda")
-        lo, hi = opts.lambda_range or LAMBDA_RANGE
-        if not 0 < lo < hi:
-            raise MzcError("--lambda-range must be two numbers 0 < MIN < MAX")
-        opts = replace(opts, lambda_range=(float(lo), float(hi)))
+        if opts.lambda_range is not None:
+            lo, hi = opts.lambda_range
+            if not 0 < lo < hi:
+                raise MzcError("--lambda-range must be two numbers 0 < MIN < MAX")
+            opts = replace(opts, lambda_range=(float(lo), float(hi)))
         if opts.metric != "mse":
             raise MzcError("variable-rate models train on MSE")
     elif opts.lmbda is None:
@@ -329,7 +331,7 @@ class Run:
             self.net.update(force=True)
         opts = self.opts
         return {"format": FORMAT, "arch": opts.arch, "N": self.n, "M": self.m, "lambda": opts.lmbda,
-                "lambda_range": list(opts.lambda_range) if opts.lambda_range else None,
+                "lambda_range": list(self.net.lambdas) if hasattr(self.net, "lambdas") else None,
                 "anchors": getattr(self.net, "anchors", None), "metric": opts.metric, "iterations": self.done,
                 "inherited": self.inherited, "patch": opts.patch, "training_data": corpus_facts,
                 "recipe": {k: getattr(opts, k) for k in ("patch", "batch", "lr", "warmup", "sixteen", "bf16")},
@@ -339,9 +341,25 @@ class Run:
                 "frozen_cdfs": final}
 
 
-def train(opts: TrainOptions, progress=None, stop=None) -> dict:
+class Clock:
+    """Wall seconds on the run's device and CPU seconds of this process, added to what a resumed run had."""
+
+    def __init__(self, run: Run, device: torch.device):
+        self.run, self.key = run, "gpu" if device.type == "cuda" else "cpu"
+        self.run.seconds.setdefault("process_cpu", 0.0)
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def tick(self) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.run.seconds[self.key] += wall - self.wall
+        self.run.seconds["process_cpu"] += cpu - self.cpu
+        self.wall, self.cpu = wall, cpu
+
+
+def train(opts: TrainOptions, progress=None, stop=None, observe=None) -> dict:
     """Train (or resume) and write opts.output; the final checkpoint's CDF tables are frozen (update(force=True)).
-    `stop()` returning True ends the run early at the next step (a checkpoint is written)."""
+    `stop()` returning True ends the run early at the next step (a checkpoint is written); `observe(run)` is called
+    after each validation (benchmarks measure the network there)."""
     start = read(opts.resume) if opts.resume else read(opts.init) if opts.init else None
     opts = settle(opts, start)
     if opts.threads:
@@ -359,40 +377,46 @@ def train(opts: TrainOptions, progress=None, stop=None) -> dict:
     crops = validation_crops(corpus, opts.patch).to(device)
     rng = np.random.default_rng([opts.seed, run.done])
     batches = Batches(corpus, opts, rng)
-    clock = "gpu" if device.type == "cuda" else "cpu"
-    started = time.perf_counter()
-    lr_after_warmup = opts.lr if run.done < opts.warmup else run.opt.param_groups[0]["lr"]
+    clock = Clock(run, device)
+    peak_lr = opts.lr if run.done < opts.warmup else run.opt.param_groups[0]["lr"]
     try:
         while run.done < opts.iterations and not (stop and stop()):
-            if opts.warmup and run.done < opts.warmup:
-                for group in run.opt.param_groups:
-                    group["lr"] = lr_after_warmup * (run.done + 1) / opts.warmup
-            elif opts.warmup and run.done == opts.warmup:
-                for group in run.opt.param_groups:
-                    group["lr"] = lr_after_warmup
+            warm_up(run, opts, peak_lr)
             step(run, objective, torch.from_numpy(batches.next()).to(device), rng, opts, device)
             run.done += 1
             if run.done % opts.validate_every == 0 or run.done == opts.iterations:
-                run.net.eval()
-                loss, points = objective.validate(crops)
-                if run.done >= opts.warmup:
-                    run.sched.step(loss)
-                run.seconds[clock] += time.perf_counter() - started
-                started = time.perf_counter()
-                run.history.append({"it": run.done, "loss": round(loss, 5), "points": points,
-                                    "lr": run.opt.param_groups[0]["lr"], "seconds": round(sum(run.seconds.values()), 1),
-                                    "device": clock})
+                validate(run, objective, crops, clock)
+                if observe:
+                    observe(run)
             if progress:
                 progress(run.done, opts.iterations, run.history[-1] if run.history else None)
             if run.done % opts.save_every == 0 and run.done < opts.iterations:
                 atomic_save(_cpu(run.snapshot(False, facts)), opts.output)
     finally:
         batches.close()
-    run.seconds[clock] += time.perf_counter() - started
+    clock.tick()
     run.net.to("cpu")
     blob = run.snapshot(run.done >= opts.iterations, facts)
     atomic_save(_cpu(blob), opts.output)
     return blob
+
+
+def warm_up(run: Run, opts: TrainOptions, peak_lr: float) -> None:
+    """Linear learning-rate warm-up over the first `opts.warmup` steps, then the plateau schedule's rate."""
+    if opts.warmup and run.done <= opts.warmup:
+        for group in run.opt.param_groups:
+            group["lr"] = peak_lr * min(1.0, (run.done + 1) / opts.warmup)
+
+
+def validate(run: Run, objective: "Objective", crops: torch.Tensor, clock: Clock) -> None:
+    run.net.eval()
+    loss, points = objective.validate(crops)
+    if run.done >= run.opts.warmup:
+        run.sched.step(loss)
+    clock.tick()
+    run.history.append({"it": run.done, "loss": round(loss, 5), "points": points,
+                        "lr": run.opt.param_groups[0]["lr"], "seconds": round(clock.run.seconds[clock.key], 1),
+                        "cpu_seconds": round(run.seconds["process_cpu"], 1), "device": clock.key})
 
 
 def step(run: Run, objective: Objective, x: torch.Tensor, rng, opts: TrainOptions, device) -> None:

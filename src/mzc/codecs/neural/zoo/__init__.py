@@ -2,6 +2,10 @@
 
 A model is found by name in this folder, then in the folders of $MZC_MODELS (for models a user trained with
 `mzc train`); its bytes must hash to the sha256 a .mzc file recorded, or decoding stops with a clear error.
+
+Each shipped family is one variable-rate model (arch `FAMILY-vr`): `--codec learned:FAMILY` uses it at any rate.
+The fixed-rate models of earlier releases (FAMILY-q1..q4) stay shipped so that files coded with them still decode;
+they are used for new files only when named (`--codec learned:mbt2018-mean-q2`).
 """
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ DEFAULT_FAMILY = "mbt2018-mean"
 FAMILY_NAMES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor",
                 "cheng2020-attn")
 # the variable-rate families of gained.py (one network for every rate)
-VARIABLE_RATE_FAMILIES = ("mbt2018-mean-vr", "bmshj2018-factorized-vr")
+VARIABLE_RATE_FAMILIES = ("mbt2018-mean-vr", "bmshj2018-factorized-vr", "wavelet-vr")
 ARCHITECTURES = FAMILY_NAMES + VARIABLE_RATE_FAMILIES
+ANCHORS = 8  # a variable-rate model's rate parameter runs over [0, ANCHORS - 1] (gained.py)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def manifest() -> dict:
 
 
 def shipped() -> list[Entry]:
-    return [Entry(m["name"], m["arch"], float(m["lambda"]), os.path.join(HERE, m["file"]), m["sha256"])
+    return [Entry(m["name"], m["arch"], float(m.get("lambda") or 0.0), os.path.join(HERE, m["file"]), m["sha256"])
             for m in manifest()["models"]]
 
 
@@ -80,6 +85,20 @@ def find(name: str) -> Entry:
             return Entry(name, "", 0.0, path, None)
     raise MzcError(f"model {name!r} is not installed: neither shipped with mzc nor found as {name}.pt in "
                    f"$MZC_MODELS ({os.pathsep.join(search_dirs()) or 'unset'})")
+
+
+def family_model(family: str) -> Entry:
+    """The variable-rate model of a family (`mbt2018-mean` or `mbt2018-mean-vr` both name it)."""
+    arch = family if family.endswith("-vr") else f"{family}-vr"
+    for e in shipped():
+        if e.arch == arch:
+            return e
+    families = sorted({e.arch.removesuffix("-vr") for e in shipped() if e.arch.endswith("-vr")})
+    raise MzcError(f"no variable-rate model of {family!r} is shipped; families: {', '.join(families) or 'none'}")
+
+
+def is_variable_rate(arch: str) -> bool:
+    return arch in VARIABLE_RATE_FAMILIES
 
 
 def rate_points(family: str) -> list[Entry]:

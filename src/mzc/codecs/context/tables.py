@@ -1,0 +1,107 @@
+"""Probability tables of the context coder (spec 6.5.3), the same bits on every machine.
+
+A table is a discretized Gaussian, or a mixture of one with a 4x wider one (the tails of edges and outliers), at
+a scale from a fixed grid and a centre that is a multiple of 1/64. Everything a decoder computes to build one uses
+IEEE float64 operations that are exactly rounded (+, -, *, /, floor, scaling by powers of two; no library exp) and
+integer sums, so a table is identical on every machine, numpy version and thread count. Frequencies are integers
+summing to 2^24 and are handed to constriction in a form its quantizer keeps exactly (weights summing to
+2^24 - n, so its scale factor is 1.0).
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+PRECISION = 24
+TOTAL = 1 << PRECISION
+ESCAPE_FREQ = 256  # the escape symbol's frequency: 2^-16
+N_SIGMA = 137  # sigma_j = 2^((j - 32) / 8): 1/16 .. 8192
+MIXTURES = (0.0, 1 / 64, 1 / 16, 1 / 4)  # weight of the 4x wider component
+WIDE = 4.0
+MAX_HALF = 4095  # widest support: [-4095, 4095] around the predicted integer, then the escape
+ROOTS = (1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096, 1.4142135623730951, 1.5422108254079407,
+         1.681792830507429, 1.8340080864093424)  # the float64 nearest 2^(m/8)
+LN2 = 0.6931471805599453
+LOG2E = 1.4426950408889634
+TAYLOR = tuple((-1) ** k / math.factorial(k) for k in range(18))  # e^-z = sum of these times z^k
+
+
+def sigma(j: int) -> float:
+    return math.ldexp(ROOTS[j % 8], j // 8 - 4)
+
+
+@functools.lru_cache(maxsize=None)  # N_SIGMA x 4 values
+def half_width(j: int, mix: int) -> int:
+    """Support [-R, R] of a table: five widths of its widest component beyond a centre of at most 9."""
+    return min(MAX_HALF, 10 + math.floor(5.0 * sigma(j) * (WIDE if mix else 1.0)))
+
+
+def neg_exp(t: np.ndarray) -> np.ndarray:
+    """e^-t for t >= 0 from exactly rounded operations only: 2^-n * e^-(f ln 2), a Taylor series in Horner form."""
+    y = t * LOG2E
+    n = np.floor(y)
+    z = (y - n) * LN2
+    p = np.full_like(z, TAYLOR[-1])
+    for c in TAYLOR[-2::-1]:
+        p = p * z + c
+    return np.ldexp(p, -np.minimum(n, 1100).astype(np.int64))
+
+
+def _weights(j: int, width: float, centres: np.ndarray, half: int) -> np.ndarray:
+    """Integer weights floor(2^32 g) of a Gaussian of sigma_j * width over [-half, half], one row per centre."""
+    s = sigma(j) * width
+    k = np.arange(-half, half + 1, dtype=np.float64)[None, :] - centres[:, None]
+    return np.floor(np.ldexp(neg_exp(k * k / (2.0 * s * s)), 32)).astype(np.int64)
+
+
+def _normalized(w: np.ndarray) -> np.ndarray:
+    total = w.sum(axis=1, keepdims=True)  # int64: exact, any order
+    return w / np.maximum(total, 1).astype(np.float64)
+
+
+def frequencies(j: int, mix: int, centres: np.ndarray) -> np.ndarray:
+    """Integer frequencies (rows sum to 2^24) over [-R, R] then the escape, one row per centre (in units of 1)."""
+    half = half_width(j, mix)
+    p = _normalized(_weights(j, 1.0, centres, half))
+    if mix:
+        eps = MIXTURES[mix]
+        p = (1.0 - eps) * p + eps * _normalized(_weights(j, WIDE, centres, half))
+    q = np.floor(np.ldexp(p, 32)).astype(np.int64)
+    free = TOTAL - (2 * half + 1) - ESCAPE_FREQ
+    freq = 1 + q * free // np.maximum(q.sum(axis=1, keepdims=True), 1)
+    rows = np.arange(freq.shape[0])
+    freq[rows, np.argmax(freq, axis=1)] += TOTAL - ESCAPE_FREQ - freq.sum(axis=1)
+    return np.concatenate([freq, np.full((freq.shape[0], 1), ESCAPE_FREQ, np.int64)], axis=1)
+
+
+def bits(freq: np.ndarray) -> np.ndarray:
+    """Code length in bits of each symbol of a frequency table (for the encoder's choices)."""
+    return PRECISION - np.log2(freq)
+
+
+PHASE_BITS = 4  # at most 16 phases of the fractional prediction
+
+
+def phase_bits(j):
+    """log2 of the number of phases a table of sigma index j has: 16 below sigma 1/2, down to 1 from sigma 4."""
+    return np.clip((55 - np.asarray(j)) // 8, 0, PHASE_BITS)
+
+
+@functools.lru_cache(maxsize=256)
+def phase_tables(j: int, mix: int, mean: int) -> np.ndarray:
+    """Frequencies of the tables of every phase of (sigma index, mixture, centre offset in 1/16): row phase is
+    centred at mean/16 + (phase + 1/2) / phases."""
+    n = 1 << int(phase_bits(j))
+    out = frequencies(j, mix, mean / 16.0 + (np.arange(n) + 0.5) / n)
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def phase_bits_of(j: int, mix: int, mean: int) -> np.ndarray:
+    """Code lengths in bits of phase_tables(j, mix, mean) (for the encoder's choices)."""
+    out = bits(phase_tables(j, mix, mean))
+    out.setflags(write=False)
+    return out
