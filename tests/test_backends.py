@@ -55,7 +55,7 @@ def test_lossless_keeps_the_smallest_back_end_per_chunk(tmp_path):
     data = noisy((3, 64, 80))
     src = write_tiff(tmp_path / "s.tif", data, "ZYX")
     chosen = {}
-    for effort in ("fast", "max"):
+    for effort in ("fastest", "fast", "max"):
         out = tmp_path / f"{effort}.mzc"
         mzc.encode(str(src), str(out), lossless=True, effort=effort)
         with mzc.open(str(out)) as mz:
@@ -66,7 +66,7 @@ def test_lossless_keeps_the_smallest_back_end_per_chunk(tmp_path):
             sizes = {n: len(backends.encode(n, plane)) for n in backends.EFFORTS[effort]}
             assert sizes[params["b"]] == min(sizes.values())
             chosen[effort] += sizes[params["b"]]
-    assert chosen["max"] <= chosen["fast"]
+    assert chosen["max"] <= chosen["fast"] <= chosen["fastest"]
 
 
 def test_effort_is_recorded_but_not_needed_to_decode():
@@ -93,7 +93,7 @@ def test_stretched_stack_still_codes_through_ranks(tmp_path):
         np.testing.assert_array_equal(mz.read(), data)
 
 
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["fast", "max"]), st.integers(2, 30), st.integers(2, 30))
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(sorted(backends.EFFORTS)), st.integers(2, 30), st.integers(2, 30))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_index_images_round_trip_with_every_effort(seed, effort, rows, cols):
     rng = np.random.default_rng(seed)
@@ -103,8 +103,9 @@ def test_index_images_round_trip_with_every_effort(seed, effort, rows, cols):
     np.testing.assert_array_equal(decode_indices(body, idx.shape, params), idx)
 
 
-@pytest.mark.parametrize("options", [{"noise": 1.0}, {"noise": 0.5, "effort": "max"}, {"max_error": 3},
-                                     {"codec": "j2k", "noise": 1.0}], ids=["noise", "noise-max", "abs", "bounded"])
+@pytest.mark.parametrize("options", [{"noise": 1.0}, {"noise": 0.5, "effort": "max"}, {"noise": 1.0, "effort": "fastest"},
+                                     {"max_error": 3}, {"codec": "j2k", "noise": 1.0}],
+                         ids=["noise", "noise-max", "noise-fastest", "abs", "bounded"])
 def test_every_bound_holds_with_the_new_back_ends(tmp_path, options):
     data = noisy((2, 64, 72), seed=5)
     data[0, :3, :3], data[1, -2:, -2:] = 0, 4095
@@ -118,6 +119,8 @@ def test_every_bound_holds_with_the_new_back_ends(tmp_path, options):
     else:
         assert report["max_error_sigma"] <= options["noise"]
     assert back[0, 0, 0] == 0 and back[1, -1, -1] == 4095
+    if options.get("effort") == "fastest":
+        assert {p["b"] for p in chunk_params(tmp_path / "s.mzc")} <= {"jpegls", "zero", "zstd-delta"}
 
 
 def test_real_noise_index_images_pick_the_context_coder(tmp_path):

@@ -17,7 +17,7 @@ from .base import Codec, NoiseCoder, PerChunk, as_planes, checked, planes_shape
 from .lossless import decode_backend, encode_backend, zstd_compress, zstd_decompress
 from .registry import register
 
-EFFORTS = ("fast", "max")
+EFFORTS = tuple(backends.EFFORTS)
 
 
 def encode_indices(idx: np.ndarray, effort: str = "fast") -> tuple[bytes, dict]:

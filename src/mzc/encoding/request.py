@@ -9,7 +9,8 @@ from typing import Callable
 from ..errors import MzcError
 from ..targets import Target, parse_quality
 
-EFFORTS = ("fast", "max")  # lossless chunks and bounded/noise index images: "max" tries every image back end
+EFFORTS = ("fastest", "fast", "max")  # lossless chunks and bounded/noise index images: "fastest" JPEG-LS alone,
+# "max" every image back end (and more search in the classic and learned codecs)
 
 
 @dataclass(frozen=True)
