@@ -111,9 +111,14 @@ def speed(src: Path, family: str, tmp: Path) -> dict:
 
 
 def training_curve(family: str) -> dict:
-    """Validation PSNR at 0.1 bpp against CPU hours, from the shipped model's history."""
+    """Validation PSNR at 0.1 bpp against CPU hours, from the shipped model's history and that of the models it
+    was started from (each run's hours counted after theirs)."""
     blob = read(zoo.family_model(family).path)
-    history = blob.get("history") or []
+    inherited = blob.get("inherited") or {}
+    seconds = inherited.get("device_seconds") or {}
+    offset = seconds.get("cpu", 0.0) + seconds.get("gpu", 0.0)
+    history = list(inherited.get("history") or []) + [
+        dict(h, cpu_seconds=h.get("cpu_seconds", h["seconds"]) + offset) for h in blob.get("history") or []]
     points = []
     for h in history:
         curve = sorted((p[1], p[2]) for p in h["points"])

@@ -288,7 +288,11 @@ def test_train_resumes_and_freezes_cdfs(tmp_path):
     subprocess.run(init, check=True, capture_output=True)
     tuned_blob = read(str(tuned))
     assert tuned_blob["iterations"] == 2 and tuned_blob["lambda"] == 0.4
-    assert tuned_blob["inherited"] == {"from": "m.pt", "iterations": 5}
+    inherited = tuned_blob["inherited"]
+    assert inherited["from"] == "m.pt" and inherited["iterations"] == 5
+    # its hours and validation history travel along, so the zoo's manifest counts every step that made a model
+    assert inherited["device_seconds"]["cpu"] == pytest.approx(second["device_seconds"]["cpu"])
+    assert [h["it"] for h in inherited["history"]] == [h["it"] for h in second["history"]]
     # the trained file is usable as a model right away, from $MZC_MODELS
     img = (smooth_plane((100, 130), 3) * 3000 + 100).astype(np.uint16)
     tifffile.imwrite(tmp_path / "img.tif", img)

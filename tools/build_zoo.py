@@ -13,7 +13,7 @@ import os
 import sys
 
 from mzc.codecs.neural import zoo
-from mzc.codecs.neural.modelfile import export
+from mzc.codecs.neural.modelfile import atomic_save, export, lineage, read
 from mzc.codecs.neural.zoo import sha256_file
 
 NEVER = "never the evaluation set (../shared/data/*.tif)"
@@ -25,7 +25,9 @@ def entry(name: str, blob: dict, out: str) -> dict:
     dirs = ", ".join(os.path.relpath(d, os.path.join(zoo.HERE, "..", "..", "..", "..", "..")) for d in
                      data.get("dirs", [])) or "../shared/data/train"
     inherited = (blob.get("inherited") or {}).get("iterations", 0)
-    seconds = blob.get("device_seconds") or {}
+    seconds = dict(blob.get("device_seconds") or {})
+    for device, value in ((blob.get("inherited") or {}).get("device_seconds") or {}).items():
+        seconds[device] = seconds.get(device, 0.0) + value  # the hours of the models it started from count too
     item = {"name": name, "file": f"{name}.pt", "arch": blob["arch"], "N": blob["N"], "M": blob["M"],
             "metric": blob.get("metric", "mse"), "iterations": blob["iterations"] + inherited,
             "patch": blob.get("patch"), "recipe": blob.get("recipe"),
@@ -41,6 +43,20 @@ def entry(name: str, blob: dict, out: str) -> dict:
     return item
 
 
+def with_lineage(checkpoint: str, out: str) -> str:
+    """A run started (--init) from the shipped model it replaces, by a trainer that recorded only its steps: fill
+    in that model's hours and history before the file is overwritten (a copy of the checkpoint; the original stays)."""
+    blob = read(checkpoint)
+    inherited = blob.get("inherited") or {}
+    if inherited.get("history") is not None or inherited.get("from") != os.path.basename(out) or \
+            not os.path.exists(out):
+        return checkpoint
+    blob["inherited"] = dict(lineage(read(out)), **{"from": inherited["from"]})
+    copy = checkpoint + ".lineage"
+    atomic_save(blob, copy)
+    return copy
+
+
 def main(pairs: list[str]) -> None:
     path = os.path.join(zoo.HERE, "manifest.json")
     with open(path, encoding="utf-8") as fh:
@@ -48,6 +64,7 @@ def main(pairs: list[str]) -> None:
     for pair in pairs:
         name, _, checkpoint = pair.partition("=")
         out = os.path.join(zoo.HERE, f"{name}.pt")
+        checkpoint = with_lineage(checkpoint, out)
         blob = export(checkpoint, out)
         models[name] = entry(name, blob, out)
         print(name, blob["arch"], models[name]["iterations"], models[name]["validation"])

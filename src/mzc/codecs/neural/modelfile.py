@@ -80,6 +80,24 @@ def net_from(blob: dict, path: str = "model"):
     return net.eval().requires_grad_(False)
 
 
+def lineage(start: dict) -> dict:
+    """What a run started from `start`'s weights inherits: its steps, device seconds and validation history, added
+    to those `start` itself inherited (history times made cumulative), so a model's manifest counts every step."""
+    prior = start.get("inherited") or {}
+    seconds = dict(prior.get("device_seconds") or {})
+    offset = seconds.get("cpu", 0.0) + seconds.get("gpu", 0.0)
+    for device, value in (start.get("device_seconds") or {}).items():
+        seconds[device] = seconds.get(device, 0.0) + float(value)
+    history = list(prior.get("history") or [])
+    for h in start.get("history") or []:
+        h = {k: h[k] for k in ("it", "points", "seconds", "cpu_seconds", "device") if k in h}
+        h["cpu_seconds"] = h.get("cpu_seconds", h.get("seconds", 0.0)) + offset
+        h["it"] = h.get("it", 0) + int(prior.get("iterations", 0))
+        history.append(h)
+    return {"from": start.get("name") or prior.get("from"), "device_seconds": seconds, "history": history,
+            "iterations": int(start.get("iterations", 0)) + int(prior.get("iterations", 0))}
+
+
 def export(checkpoint: str, output: str) -> dict:
     """The frozen fp16 file for the zoo (see freeze)."""
     blob = freeze(read(checkpoint))

@@ -28,7 +28,7 @@ import tifffile
 import torch
 
 from ...errors import MzcError
-from .modelfile import FORMAT, atomic_save, build_model, is_variable_rate, read
+from .modelfile import FORMAT, atomic_save, build_model, is_variable_rate, lineage, read
 
 VALIDATION_CROPS = 8
 VALIDATION_CROP = 256
@@ -313,8 +313,7 @@ class Run:
         self.net.load_state_dict({k: v.float() if v.is_floating_point() else v
                                   for k, v in start["state_dict"].items()})
         if opts.init:  # a run started from another model's weights owes them its start: count and name them
-            self.inherited = {"from": os.path.basename(opts.init), "iterations": int(start.get("iterations", 0))
-                              + int((start.get("inherited") or {}).get("iterations", 0))}
+            self.inherited = dict(lineage(start), **{"from": os.path.basename(opts.init)})
             return
         self.opt.load_state_dict(start["optimizer"])
         if self.aux_opt is not None:
