@@ -1,7 +1,8 @@
 """The encode report (DESIGN section 4): what was coded, how small, and what it cost in fidelity.
 
 The file stores it without timings (`stored_report`), so the same input and options give byte-identical files
-wherever and however often they are encoded, as `gzip -n` does; the report returned and printed has them.
+wherever and however often they are encoded, as `gzip -n` does; the report returned and printed has them. The
+stored record also leaves out what the header and the file's size say (format/report.py).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 from ..bounds.bound import Bound
 from ..codecs.base import Exact
 from ..format.container import pack_msg
+from ..format.report import compact, without_bytes
 from ..metrics import Fidelity
 
 VOLATILE_REPORT_KEYS = ("encode_seconds",)
@@ -17,15 +19,8 @@ FIDELITY_KEYS = ("psnr_db", "psnr_dtype_db", "ssim", "max_abs_error", "pearson_r
 
 
 def stored_report(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k not in VOLATILE_REPORT_KEYS}
-
-
-def without_bytes(value):
-    """A codec configuration for people: tables and other binary entries left out (the header keeps them)."""
-    if isinstance(value, dict):
-        return {k: without_bytes(v) for k, v in value.items() if not isinstance(v, bytes)
-                and not (isinstance(v, list) and v and isinstance(v[0], bytes))}
-    return value
+    """What the file's report record holds (format/report.py): no timings, nothing the header or size says."""
+    return compact(report, VOLATILE_REPORT_KEYS)
 
 
 def build_report(job, codec, fid: Fidelity | None, seconds: float, size: int, checked: bool) -> dict:

@@ -12,6 +12,7 @@ import psutil
 from ..codecs.base import RegionDecoder
 from ..errors import MzcError
 from ..format.container import REPORT, Reader, pack_msg, unpack_msg
+from ..format.report import expand
 from ..pool import useful_workers
 from ..resample import check_scale, sample_positions, scaled_length
 from ..tiling import Grid, normalise_region, parse_roi, spatial_axes
@@ -145,7 +146,7 @@ class MzcFile:
         report = unpack_msg(raw, "report") if raw is not None else None
         if report is not None and not isinstance(report, dict):
             raise MzcError("corrupt report: not a map")
-        return report
+        return expand(report, self.header, self.container.size) if report is not None else None
 
     def _chunk_cap(self, index: int) -> int:
         return math.prod(self.grid.chunk_shape(index)) * self.dtype.itemsize * 2 + (1 << 20)
