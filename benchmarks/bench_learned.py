@@ -133,8 +133,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default=",".join(FILES))
     parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--part", help="write this run's files to benchmarks/results/learned.PART.json only "
+                        "(several parts run side by side; --merge PART,... then writes the report)")
+    parser.add_argument("--merge", help="merge learned.PART.json files and write learned.{md,json,png}")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge.split(","), args.families.split(","))
     results = {"machine": machine(), "files": {}, "training": {}}
+    target = RESULTS / (f"learned.{args.part}.json" if args.part else "learned.json")
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         for name in args.files.split(","):
@@ -145,14 +151,30 @@ def main() -> None:
                 entry["effort_max"][family] = learned_points(src, family, tmp, "max", EFFORT_RATIOS)
                 entry["speed"][family] = speed(src, family, tmp)
             results["files"][name] = entry
-            (RESULTS / "learned.json").write_text(json.dumps(results, indent=1))
+            target.write_text(json.dumps(results, indent=1))
             print(name, "done", flush=True)
+    if args.part:
+        return
     for family in args.families.split(","):
         results["training"][family] = training_curve(family)
     (RESULTS / "learned.json").write_text(json.dumps(results, indent=1))
     from bench_learned_report import plot, report
     report(results)
     plot(results)
+
+
+def merge(parts: list[str], families: list[str]) -> None:
+    results = {"machine": machine(), "files": {}, "training": {}}
+    for part in parts:
+        results["files"].update(json.loads((RESULTS / f"learned.{part}.json").read_text())["files"])
+    for family in families:
+        results["training"][family] = training_curve(family)
+    (RESULTS / "learned.json").write_text(json.dumps(results, indent=1))
+    from bench_learned_report import plot, report
+    report(results)
+    plot(results)
+    for part in parts:
+        (RESULTS / f"learned.{part}.json").unlink()
 
 
 if __name__ == "__main__":
