@@ -133,6 +133,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default=",".join(FILES))
     parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--ratios", default=",".join(map(str, RATIOS)))
+    parser.add_argument("--effort-ratios", default=",".join(map(str, EFFORT_RATIOS)),
+                        help="targets of the --effort max rows ('' for none)")
+    parser.add_argument("--effort-families", default=None, help="families with --effort max rows (default: all)")
     parser.add_argument("--part", help="write this run's files to benchmarks/results/learned.PART.json only "
                         "(several parts run side by side; --merge PART,... then writes the report)")
     parser.add_argument("--merge", help="merge learned.PART.json files and write learned.{md,json,png}")
@@ -146,9 +150,13 @@ def main() -> None:
         for name in args.files.split(","):
             src = DATA / name
             entry = {"classic": classic_curves(src, tmp), "learned": {}, "effort_max": {}, "speed": {}}
+            ratios = [int(r) for r in args.ratios.split(",")]
+            effort_ratios = [int(r) for r in args.effort_ratios.split(",") if r]
+            effort_families = (args.effort_families or args.families).split(",")
             for family in args.families.split(","):
-                entry["learned"][family] = learned_points(src, family, tmp)
-                entry["effort_max"][family] = learned_points(src, family, tmp, "max", EFFORT_RATIOS)
+                entry["learned"][family] = learned_points(src, family, tmp, ratios=ratios)
+                if family in effort_families and effort_ratios:
+                    entry["effort_max"][family] = learned_points(src, family, tmp, "max", effort_ratios)
                 entry["speed"][family] = speed(src, family, tmp)
             results["files"][name] = entry
             target.write_text(json.dumps(results, indent=1))
