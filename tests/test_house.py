@@ -51,6 +51,7 @@ def test_no_codec_id_outside_its_module_and_the_registry():
     ids = {cid: cls.__module__ for cid, cls in registry.codecs().items()}
     # strings that spell an id but are other vocabularies (format keys, option names), each said why
     allowed = {("mzc.api", "noise"), ("mzc.encoding.report", "noise"),  # the header/report key of noise models
+               ("mzc.format.report", "noise"),
                ("mzc.bounds.bound", "noise"),  # the bound kind (spec 6.4)
                ("mzc.codecs.nearlossless", "lossless"),  # its back-end label in chunk parameters (spec 6)
                ("mzc.codecs.bounded", "noise"), ("mzc.integrations.zarr_codec", "noise"),  # the option name
