@@ -39,3 +39,21 @@ def imagej_path() -> Path:
 def write_tiff(path: Path, data: np.ndarray, axes: str) -> Path:
     tifffile.imwrite(path, data, metadata={"axes": axes}, photometric="minisblack")
     return path
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """The chunk numbers the reader decodes (every decode, whole or sampled, goes through decode_many)."""
+    from mzc.io import reader as reader_module
+    calls = []
+    original = reader_module.decode_many
+
+    def counting(fn, jobs, *args, **kwargs):
+        def tapped():
+            for index, job in jobs:
+                calls.append(index)
+                yield index, job
+        return original(fn, tapped(), *args, **kwargs)
+
+    monkeypatch.setattr(reader_module, "decode_many", counting)
+    return calls

@@ -26,23 +26,6 @@ def stack(tmp_path_factory):
     return data, out
 
 
-@pytest.fixture
-def decodes(monkeypatch):
-    """The chunk numbers the reader decodes (every decode, whole or sampled, goes through decode_many)."""
-    calls = []
-    original = reader_module.decode_many
-
-    def counting(fn, jobs, *args, **kwargs):
-        def tapped():
-            for index, job in jobs:
-                calls.append(index)
-                yield index, job
-        return original(fn, tapped(), *args, **kwargs)
-
-    monkeypatch.setattr(reader_module, "decode_many", counting)
-    return calls
-
-
 KEYS = [0, -1, (1, 2), (0, slice(None), slice(10, 90), slice(-50, None)), (Ellipsis, 5), (slice(None, None, -1),),
         (1, Ellipsis, slice(3, 160, 7), slice(None, None, 3)), (slice(0, 1), -3, slice(100, 2, -9), 0),
         (slice(5, 5),), (slice(0, 100),), (np.int64(1), 0, 149, 169)]

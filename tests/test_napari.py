@@ -15,7 +15,6 @@ import pytest
 import tifffile
 
 import mzc
-from mzc.io import reader as reader_module
 from tests.conftest import ROOT
 
 SHAPE = (4, 2, 300, 340)  # Z, C, Y, X: 3 pyramid levels (300, 150, 75), 3 x 3 tiles per plane
@@ -37,23 +36,6 @@ def ome_file(tmp_path_factory):
     return data, out
 
 
-@pytest.fixture
-def decoded(monkeypatch):
-    """The chunk numbers the reader decodes (every decode, whole or sampled, goes through decode_many)."""
-    calls = []
-    original = reader_module.decode_many
-
-    def counting(fn, jobs, *args, **kwargs):
-        def tapped():
-            for index, job in jobs:
-                calls.append(index)
-                yield index, job
-        return original(fn, tapped(), *args, **kwargs)
-
-    monkeypatch.setattr(reader_module, "decode_many", counting)
-    return calls
-
-
 def napari_model():
     pytest.importorskip("napari", reason="napari is not installed (the [napari] extra)")
     from napari.components import ViewerModel
@@ -72,7 +54,7 @@ def test_the_npe2_manifest_is_valid_and_claims_mzc_files():
     assert napari_get_reader("x.tif") is None and napari_get_reader(["a.mzc", "b.mzc"]) is not None
 
 
-def test_napari_opens_it_lazily_as_a_multiscale_image_per_channel(ome_file, decoded):
+def test_napari_opens_it_lazily_as_a_multiscale_image_per_channel(ome_file, decodes):
     data, path = ome_file
     viewer = napari_model()
     layers = viewer.open(str(path), plugin=None)  # as a drag and drop: napari picks mzc's reader by the name
@@ -85,7 +67,7 @@ def test_napari_opens_it_lazily_as_a_multiscale_image_per_channel(ome_file, deco
     with mzc.open(str(path)) as f:
         lo, hi = f.header["data_range"]
         assert list(first.contrast_limits) == [lo, hi]  # from the header: nothing decoded to find them
-        planes = {f.grid.coords(i)[0] for i in decoded}
+        planes = {f.grid.coords(i)[0] for i in decodes}
     assert len(planes) <= 2  # only displayed planes (napari's first slice, then the middle one), of 4
     tile = np.asarray(layers[1].data[0][2, 100:228, 30:200])
     np.testing.assert_array_equal(tile, data[2, 1, 100:228, 30:200])
