@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mzc.codecs.context import tables, varint
-from mzc.codecs.context.coder import HEADER, categorical, decode_image, encode_image
+from mzc.codecs.context.coder import HEADER, decode_image, encode_image
 from mzc.codecs.context.geometry import MAX_LOG_INPUT, ilog, levels
+from mzc.codecs.context.legacy import categorical
 from mzc.errors import MzcError
 from tests.conftest import REAL_FILES, ROOT
 
@@ -116,7 +117,7 @@ def test_decode_does_not_depend_on_the_blas_thread_count(tmp_path):
     image = (1000 + rng.normal(0, 40, (300, 260)).cumsum(axis=1) / 8).astype(np.int64).clip(0, 65535)
     (tmp_path / "s.bin").write_bytes(encode_image(image))
     code = ("import sys, hashlib, numpy as np; from mzc.codecs.context.coder import decode_image; "
-            "b = open(sys.argv[1], 'rb').read(); print(hashlib.sha256(decode_image(b, (300, 260)).tobytes())"
+            "b = open(sys.argv[1], 'rb').read(); print(hashlib.sha256(decode_image(b, (300, 260)).astype('<i8').tobytes())"
             ".hexdigest())")
     outs = set()
     for threads in ("1", "2"):
@@ -125,7 +126,7 @@ def test_decode_does_not_depend_on_the_blas_thread_count(tmp_path):
                              text=True, env=env, cwd=ROOT)
         assert run.returncode == 0, run.stderr
         outs.add(run.stdout.strip())
-    assert outs == {hashlib.sha256(image.tobytes()).hexdigest()}
+    assert outs == {hashlib.sha256(image.astype("<i8").tobytes()).hexdigest()}
 
 
 def test_varints_round_trip_and_refuse_bad_bytes():
@@ -175,7 +176,7 @@ def test_truncated_and_padded_streams_are_refused():
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda p: [2] + p[1:], "header"),
+    (lambda p: [3] + p[1:], "header"),
     (lambda p: p[:1] + [p[1] + 1] + p[2:], "header"),
     (lambda p: p[:4] + [70000] + p[5:], "value range"),
     (lambda p: p + [0], "trailing"),
@@ -213,3 +214,39 @@ def test_images_over_the_pixel_cap_are_refused_before_decoding_and_left_to_other
     with pytest.raises(ValueError):
         encode_image(small)
     assert backends.smallest(small)[1] == "jpegls"  # the chooser skips the context coder for such a chunk
+
+
+def test_the_encoder_refuses_a_stream_that_does_not_replay_to_its_image(monkeypatch):
+    """The encoder's own check (what lets the pipeline skip a full decode): a word changed after coding is caught
+    before the stream leaves the encoder."""
+    from mzc.codecs.context import rans
+    finish = rans.finish
+
+    def damaged(state, words, n_words):
+        out = bytearray(finish(state, words, n_words))
+        out[len(out) // 2] ^= 0x40
+        return bytes(out)
+
+    monkeypatch.setattr(rans, "finish", damaged)
+    with pytest.raises(MzcError, match="did not replay"):
+        _stream(5)
+
+
+def test_version_1_streams_still_decode_with_their_own_decoder():
+    """Files written before the compiled coder (stream version 1, constriction's range coder) decode bit-exactly;
+    testdata/golden_ctx holds them as whole .mzc files (tests/test_backends.py), this reads one stream directly."""
+    import mzc
+    from mzc.format.container import Reader
+    path = ROOT / "testdata" / "golden_ctx" / "lossless_ctx_u16.mzc"
+    with open(path, "rb") as fh:
+        meta, body = Reader(fh).chunk_payload(0, cap=1 << 24)
+    assert meta["b"] == "ctx"
+    ints, _ = _split_params(bytes(body))
+    assert ints[0] == 1
+    plane = decode_image(bytes(body), tuple(ints[1:3]))
+    np.testing.assert_array_equal(plane.reshape(-1), mzc.imread(str(path))[0].reshape(-1).astype(np.int64))
+
+
+def _split_params(body: bytes):
+    (n,) = struct.unpack_from("<I", body)
+    return varint.unpack(zstandard.ZstdDecompressor().decompress(body[4:4 + n])).tolist(), body[4 + n:]

@@ -1,10 +1,13 @@
 """Lossless back ends for 8/16-bit 2-D images, chosen per chunk by measurement (spec 6, 6.4, 6.5).
 
 The exact codec and the index images of the bounded codecs code each chunk with every back end of their effort
-and keep the smallest; the chunk's `p.b` names the winner. `fast` (the default) tries mzc's context coder and
-JPEG-LS: on the evaluation data the context coder won all but a few chunks (benchmarks/results/backends.md), and
-JPEG-LS costs a quarter of its time. `fastest` is JPEG-LS alone (about 10x faster, 3-7% larger files: for
-archives where time matters more than bytes). `max` also tries JPEG 2000 and HTJ2K (reversible) and JPEG XL (effort 7).
+and keep the smallest; the chunk's `p.b` names the winner. `fast` (the default) is mzc's context coder alone (it
+won all but a few chunks of the evaluation data against JPEG-LS, benchmarks/results/backends.md; since it runs
+compiled, trying JPEG-LS as well would cost a third of its time for those few chunks), with JPEG-LS for chunks
+over its pixel cap. `fastest` is JPEG-LS alone (3-7% larger files: for archives where time matters more than
+bytes). `max` also tries JPEG-LS, JPEG 2000 and HTJ2K (reversible) and JPEG XL (effort 7).
+
+The context coder is imported on first use: it brings numba, which `mzc --version` or `mzc info` need not load.
 """
 from __future__ import annotations
 
@@ -13,20 +16,23 @@ import numpy as np
 
 from ..errors import MzcError
 from . import native
-from .context.coder import MAX_PIXELS as CTX_MAX_PIXELS
-from .context.coder import decode_image as ctx_decode
-from .context.coder import encode_image as ctx_encode
+from .context.stream import MAX_PIXELS as CTX_MAX_PIXELS
 
 JXL_EFFORT = 7
 CONTEXT = "ctx"
-EFFORTS = {"fastest": ("jpegls",), "fast": (CONTEXT, "jpegls"), "max": (CONTEXT, "jpegls", "jpeg2k", "jpeg2k-ht", "jpegxl")}
+EFFORTS = {"fastest": ("jpegls",), "fast": (CONTEXT,), "max": (CONTEXT, "jpegls", "jpeg2k", "jpeg2k-ht", "jpegxl")}
 NAMES = frozenset(EFFORTS["max"])
+FALLBACK = "jpegls"  # for chunks no back end of the effort takes (the context coder's pixel cap)
+# below this many bits per pixel (index images of --noise / --max-error, sparse planes) `fast` also tries JPEG-LS,
+# whose run mode won such images by up to 30% (foci2d --noise 2: 15.6x against the context coder's 12.0x)
+SPARSE_BITS = 3.0
 
 
 def encode(name: str, image: np.ndarray) -> bytes:
     """One back end's stream of a 2-D uint8/uint16 image (at least 2 x 2)."""
     if name == CONTEXT:
-        return ctx_encode(image)
+        from .context.coder import encode_image
+        return encode_image(image)
     if name == "jpegls":
         return imagecodecs.jpegls_encode(image)
     if name == "jpeg2k":
@@ -42,7 +48,8 @@ def decode(name: str, body, image: tuple[int, int], dtype: np.dtype) -> np.ndarr
     """The 2-D image of a stream; its shape and dtype are checked by the caller. A bad stream raises MzcError."""
     dtype = np.dtype(dtype)
     if name == CONTEXT:
-        return ctx_decode(body, image, int(np.iinfo(dtype).max)).astype(dtype)
+        from .context.coder import decode_image
+        return decode_image(body, image, int(np.iinfo(dtype).max)).astype(dtype, copy=False)
     bits = native.bits_of(dtype)
     if name == "jpegls":
         return native.jpegls_decode(body, image, bits)
@@ -56,8 +63,9 @@ def decode(name: str, body, image: tuple[int, int], dtype: np.dtype) -> np.ndarr
 
 
 def smallest(image: np.ndarray, effort: str = "fast") -> tuple[bytes, str]:
-    """The shortest stream among the effort's back ends (the first listed wins a tie). The context coder takes
-    images of at most 2^23 pixels (its working memory grows with the image)."""
+    """The shortest stream among the effort's back ends (the first listed wins a tie); `fast` adds JPEG-LS for
+    images the context coder puts below SPARSE_BITS per pixel. The context coder takes images of at most 2^23
+    pixels; larger ones get JPEG-LS."""
     best = None
     for name in EFFORTS[effort]:
         if name == CONTEXT and image.size > CTX_MAX_PIXELS:
@@ -65,7 +73,18 @@ def smallest(image: np.ndarray, effort: str = "fast") -> tuple[bytes, str]:
         body = encode(name, image)
         if best is None or len(body) < len(best[0]):
             best = (body, name)
+    if best is None:
+        return encode(FALLBACK, image), FALLBACK
+    if effort == "fast" and 8 * len(best[0]) < SPARSE_BITS * image.size:  # JPEG-LS's run mode can win there
+        body = encode("jpegls", image)
+        best = (body, "jpegls") if len(body) < len(best[0]) else best
     return best
+
+
+def self_checked(name: str) -> bool:
+    """Whether the back end's encoder checks its own stream (the context coder replays its words against the
+    symbols it meant, coder._check): a caller need not decode the chunk back to know it round-trips."""
+    return name == CONTEXT
 
 
 def native_stream(name: str) -> bool:

@@ -12,7 +12,7 @@ planner and rate control ask for with isinstance:
 - PerChunk: a chunk-specific variant (the channel's noise table);
 - RegionDecoder: evaluates only requested samples (any region, any scale);
 - AutoCandidate: one of the codecs `--codec auto` tries for `-q`; LibraryCodec: a bare library call per plane
-  (bench measures it plain too);
+  (bench measures it plain too); SelfChecked: the encoder verifies its own stream (no decode-back needed);
 - roles, each filled by one codec: Exact (bit-exact), MaxErrorCoder (guarantees |error| <= E itself),
   NoiseCoder (guarantees K sigma(x) itself), BoundWrapper (any reproducible lossy base + a residual keeping a bound).
 """
@@ -199,6 +199,14 @@ class RegionDecoder:
 
 class AutoCandidate:
     """`--codec auto -q ...` tries this codec and keeps the best at the target."""
+
+
+class SelfChecked:
+    """`encode_checked` codes a chunk and, where the codec verified its own stream while coding it, also returns the
+    samples a decoder will get back (else None): the encoder's check then costs a few percent instead of a decode."""
+
+    def encode_checked(self, block: np.ndarray) -> tuple[bytes, dict, np.ndarray | None]:
+        raise NotImplementedError
 
 
 class LibraryCodec:

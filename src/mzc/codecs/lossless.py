@@ -1,7 +1,8 @@
 """Bit-exact coding (spec section 6, id `lossless`).
 
 8/16-bit chunks are coded by the image back ends of backends.py, the smallest kept per chunk: mzc's context coder
-(spec 6.5) and JPEG-LS by default, also JPEG 2000 / HTJ2K reversible and JPEG XL with `--effort max`
+(spec 6.5) by default, JPEG-LS with `--effort fastest`, all of them and JPEG 2000 / HTJ2K reversible and JPEG XL
+with `--effort max`
 (benchmarks/results/backends.md). Data that use few of the values in their range, evenly spread (stretched or
 quantized stacks), are first mapped to value ranks, which the image coders then code far better. Other dtypes
 (int16, uint32, float32) and degenerate shapes take zigzag-delta + byte shuffle + zstd.
@@ -13,7 +14,7 @@ import zstandard
 
 from ..errors import MzcError
 from . import backends, native
-from .base import ALL_DTYPES, Codec, Exact, Prepared, as_planes, checked, from_raw, planes_shape
+from .base import ALL_DTYPES, Codec, Exact, Prepared, SelfChecked, as_planes, checked, from_raw, planes_shape
 from .registry import register
 
 ZSTD_LEVEL = 3
@@ -111,9 +112,9 @@ def rank_table(min_value: float, present: np.ndarray | None) -> np.ndarray | Non
 
 
 @register
-class Lossless(Exact, Prepared, Codec):
+class Lossless(Exact, Prepared, SelfChecked, Codec):
     id = "lossless"
-    what = "bit-exact: JPEG-LS (8/16-bit), zigzag-delta + zstd (other dtypes)"
+    what = "bit-exact: mzc's context coder (8/16-bit), zigzag-delta + zstd (other dtypes)"
     dtypes = ALL_DTYPES
 
     def __init__(self, **config):
@@ -146,6 +147,20 @@ class Lossless(Exact, Prepared, Codec):
         return Lossless(**dict(self._config, ranks=table.astype("<u2").tobytes()))
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        return self.encode_checked(block)[:2]
+
+    def encode_checked(self, block: np.ndarray) -> tuple[bytes, dict, np.ndarray | None]:
+        """The chunk, and the block itself when its back end checked its own stream (the context coder) and, with a
+        rank table, the ranks map back to exactly these values."""
+        body, params = self._encode(block)
+        if not backends.self_checked(params["b"]):
+            return body, params, None
+        if params.get("r") and not np.array_equal(self._table[self._lookup[block.astype(np.int64) - self._table[0]]],
+                                                  block):
+            raise MzcError("internal error: a value of the chunk is missing from the file's rank table")
+        return body, params, block
+
+    def _encode(self, block: np.ndarray) -> tuple[bytes, dict]:
         if block.dtype.str in IMAGE_DTYPES and min(as_planes(block).shape) >= 2:
             if self._table is not None:
                 ranks = self._lookup[block.astype(np.int64) - self._table[0]].astype(block.dtype)

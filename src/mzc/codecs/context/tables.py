@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numba
 import numpy as np
 
 PRECISION = 24
@@ -38,22 +39,33 @@ def half_width(j: int, mix: int) -> int:
     return min(MAX_HALF, 10 + math.floor(5.0 * sigma(j) * (WIDE if mix else 1.0)))
 
 
-def neg_exp(t: np.ndarray) -> np.ndarray:
-    """e^-t for t >= 0 from exactly rounded operations only: 2^-n * e^-(f ln 2), a Taylor series in Horner form."""
-    y = t * LOG2E
-    n = np.floor(y)
-    z = (y - n) * LN2
-    p = np.full_like(z, TAYLOR[-1])
-    for c in TAYLOR[-2::-1]:
-        p = p * z + c
-    return np.ldexp(p, -np.minimum(n, 1100).astype(np.int64))
+@numba.njit(cache=True, nogil=True)
+def _gaussian_weights(s: float, centres: np.ndarray, half: int) -> np.ndarray:
+    """Integer weights floor(2^32 E((v - c)^2 / (2 s s))) over v = -half .. half, one row per centre c, where
+    E(t) = e^-t from exactly rounded operations only (spec 6.5.3 step 1): y = t LOG2E, n = floor(y), a Taylor
+    series of e^-(y - n) ln 2 in Horner form, times 2^-n. 2^32 E is below 1 from n = 33 on, so such weights are 0
+    (the spec's min(n, 1100) never matters); below that the scaling by 2^(32 - n) is exact. Compiled: the same
+    IEEE operations in the same order as the formula (no fused multiply-add), hence the same bits."""
+    out = np.zeros((centres.size, 2 * half + 1), np.int64)
+    d = 2.0 * s * s
+    for r in range(centres.size):
+        for v in range(-half, half + 1):
+            k = v - centres[r]
+            y = (k * k / d) * LOG2E
+            n = math.floor(y)
+            if n >= 33:
+                continue
+            z = (y - n) * LN2
+            p = TAYLOR[17]
+            for c in range(16, -1, -1):
+                p = p * z + TAYLOR[c]
+            out[r, v + half] = math.floor(p * 2.0 ** (32 - n))
+    return out
 
 
 def _weights(j: int, width: float, centres: np.ndarray, half: int) -> np.ndarray:
     """Integer weights floor(2^32 g) of a Gaussian of sigma_j * width over [-half, half], one row per centre."""
-    s = sigma(j) * width
-    k = np.arange(-half, half + 1, dtype=np.float64)[None, :] - centres[:, None]
-    return np.floor(np.ldexp(neg_exp(k * k / (2.0 * s * s)), 32)).astype(np.int64)
+    return _gaussian_weights(sigma(j) * width, np.ascontiguousarray(centres, np.float64), half)
 
 
 def _normalized(w: np.ndarray) -> np.ndarray:
@@ -89,7 +101,7 @@ def phase_bits(j):
     return np.clip((55 - np.asarray(j)) // 8, 0, PHASE_BITS)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=2048)  # once per process: the same tables serve every chunk
 def phase_tables(j: int, mix: int, mean: int) -> np.ndarray:
     """Frequencies of the tables of every phase of (sigma index, mixture, centre offset in 1/16): row phase is
     centred at mean/16 + (phase + 1/2) / phases."""
@@ -99,9 +111,28 @@ def phase_tables(j: int, mix: int, mean: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=2048)
 def phase_bits_of(j: int, mix: int, mean: int) -> np.ndarray:
     """Code lengths in bits of phase_tables(j, mix, mean) (for the encoder's choices)."""
     out = bits(phase_tables(j, mix, mean))
     out.setflags(write=False)
     return out
+
+
+LUT_BITS = 10  # the decoder's first guess of a symbol: which of 2^10 equal slices of 2^24 its slot is in
+
+
+@functools.lru_cache(maxsize=2048)  # built once per process (sigma, mixture, centre): at most ~70 KB each
+def phase_cums(j: int, mix: int, mean: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative frequencies (phases, symbols + 1) of phase_tables(j, mix, mean), and per phase the symbol whose
+    interval holds each slice start k 2^(24 - LUT_BITS), k = 0 .. 2^LUT_BITS (the last clipped to the escape):
+    the compiled coder's tables (version 2 streams, spec 6.5.5)."""
+    freq = phase_tables(j, mix, mean)
+    cum = np.zeros((freq.shape[0], freq.shape[1] + 1), np.int64)
+    np.cumsum(freq, axis=1, out=cum[:, 1:])
+    starts = np.arange((1 << LUT_BITS) + 1, dtype=np.int64) << (PRECISION - LUT_BITS)
+    lut = np.stack([np.searchsorted(row, starts, side="right") - 1 for row in cum]).clip(0, freq.shape[1] - 1)
+    lut = lut.astype(np.int32)
+    for a in (cum, lut):
+        a.setflags(write=False)
+    return cum, lut
