@@ -70,6 +70,7 @@ class PassTables:
 
 
 # ------------------------------------------------------------------------------------------------ encode
+@legacy.one_blas_thread  # the fits solve hundreds of tiny systems, where BLAS's threads only wait for each other
 def encode_image(image: np.ndarray) -> bytes:
     """Code a 2-D integer image with values in [0, 65535] (at least 2 x 2, at most 2^23 pixels)."""
     lo, hi = int(image.min()), int(image.max())

@@ -63,29 +63,39 @@ def _gaussian_weights(s: float, centres: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def _weights(j: int, width: float, centres: np.ndarray, half: int) -> np.ndarray:
-    """Integer weights floor(2^32 g) of a Gaussian of sigma_j * width over [-half, half], one row per centre."""
-    return _gaussian_weights(sigma(j) * width, np.ascontiguousarray(centres, np.float64), half)
-
-
-def _normalized(w: np.ndarray) -> np.ndarray:
-    total = w.sum(axis=1, keepdims=True)  # int64: exact, any order
-    return w / np.maximum(total, 1).astype(np.float64)
+@numba.njit(cache=True, nogil=True)
+def _frequency_rows(s1: float, s4: float, eps: float, mixed: bool, centres: np.ndarray, half: int) -> np.ndarray:
+    """The frequencies of spec 6.5.3 steps 2-4, one row per centre, then the escape's: the same IEEE operations in
+    the same order as the spec (and as numpy would do them elementwise), so the same integers."""
+    w1 = _gaussian_weights(s1, centres, half)
+    w4 = _gaussian_weights(s4, centres, half) if mixed else w1
+    rows, width = w1.shape
+    out = np.empty((rows, width + 1), np.int64)
+    free = TOTAL - width - ESCAPE_FREQ
+    q = np.empty(width, np.int64)
+    for r in range(rows):
+        t1 = np.float64(max(w1[r].sum(), 1))
+        t4 = np.float64(max(w4[r].sum(), 1))
+        for v in range(width):
+            p = w1[r, v] / t1
+            if mixed:
+                p = (1.0 - eps) * p + eps * (w4[r, v] / t4)
+            q[v] = math.floor(p * 4294967296.0)
+        total_q = max(q.sum(), 1)
+        best = 0
+        for v in range(width):
+            out[r, v] = 1 + q[v] * free // total_q
+            if out[r, v] > out[r, best]:
+                best = v
+        out[r, best] += TOTAL - ESCAPE_FREQ - out[r, :width].sum()
+        out[r, width] = ESCAPE_FREQ
+    return out
 
 
 def frequencies(j: int, mix: int, centres: np.ndarray) -> np.ndarray:
     """Integer frequencies (rows sum to 2^24) over [-R, R] then the escape, one row per centre (in units of 1)."""
-    half = half_width(j, mix)
-    p = _normalized(_weights(j, 1.0, centres, half))
-    if mix:
-        eps = MIXTURES[mix]
-        p = (1.0 - eps) * p + eps * _normalized(_weights(j, WIDE, centres, half))
-    q = np.floor(np.ldexp(p, 32)).astype(np.int64)
-    free = TOTAL - (2 * half + 1) - ESCAPE_FREQ
-    freq = 1 + q * free // np.maximum(q.sum(axis=1, keepdims=True), 1)
-    rows = np.arange(freq.shape[0])
-    freq[rows, np.argmax(freq, axis=1)] += TOTAL - ESCAPE_FREQ - freq.sum(axis=1)
-    return np.concatenate([freq, np.full((freq.shape[0], 1), ESCAPE_FREQ, np.int64)], axis=1)
+    return _frequency_rows(sigma(j), sigma(j) * WIDE, MIXTURES[mix], mix > 0,
+                           np.ascontiguousarray(centres, np.float64), half_width(j, mix))
 
 
 def bits(freq: np.ndarray) -> np.ndarray:
@@ -127,12 +137,24 @@ def phase_cums(j: int, mix: int, mean: int) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative frequencies (phases, symbols + 1) of phase_tables(j, mix, mean), and per phase the symbol whose
     interval holds each slice start k 2^(24 - LUT_BITS), k = 0 .. 2^LUT_BITS (the last clipped to the escape):
     the compiled coder's tables (version 2 streams, spec 6.5.5)."""
-    freq = phase_tables(j, mix, mean)
-    cum = np.zeros((freq.shape[0], freq.shape[1] + 1), np.int64)
-    np.cumsum(freq, axis=1, out=cum[:, 1:])
-    starts = np.arange((1 << LUT_BITS) + 1, dtype=np.int64) << (PRECISION - LUT_BITS)
-    lut = np.stack([np.searchsorted(row, starts, side="right") - 1 for row in cum]).clip(0, freq.shape[1] - 1)
-    lut = lut.astype(np.int32)
+    cum, lut = _cums_and_lut(phase_tables(j, mix, mean))
     for a in (cum, lut):
         a.setflags(write=False)
+    return cum, lut
+
+
+@numba.njit(cache=True, nogil=True)
+def _cums_and_lut(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, n = freq.shape
+    cum = np.zeros((rows, n + 1), np.int64)
+    lut = np.empty((rows, (1 << LUT_BITS) + 1), np.int32)
+    step = 1 << (PRECISION - LUT_BITS)
+    for r in range(rows):
+        for v in range(n):
+            cum[r, v + 1] = cum[r, v] + freq[r, v]
+        symbol = 0
+        for k in range((1 << LUT_BITS) + 1):
+            while symbol < n - 1 and cum[r, symbol + 1] <= k * step:
+                symbol += 1
+            lut[r, k] = symbol
     return cum, lut
