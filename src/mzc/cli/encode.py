@@ -79,10 +79,10 @@ def print_report(rep: dict, as_json: bool, quiet: bool, verbose: bool = False) -
 @click.option("--noise-model", "noise_model", metavar="A,B",
               help="With --noise: a calibrated model Var = A*x + B (file units) instead of the fitted one.")
 @click.option("--effort", type=click.Choice(["fastest", "fast", "max"]), default="fast", show_default=True,
-              help="Lossless chunks and --noise/--max-error index images: fast keeps the smaller of mzc's context "
-                   "coder and JPEG-LS per chunk; fastest JPEG-LS alone (~10x faster, 3-7 percent larger); max also "
-                   "tries JPEG 2000/HTJ2K reversible and JPEG XL. max also searches more in the classic and learned "
-                   "codecs.")
+              help="Lossless chunks and --noise/--max-error index images: fast uses mzc's context coder (and "
+                   "JPEG-LS where that wins); fastest HTJ2K reversible (JPEG-LS on 8-bit data; several times faster, "
+                   "about 10 percent larger); max also tries JPEG-LS, JPEG 2000/HTJ2K reversible and JPEG XL. max "
+                   "also searches more in the classic and learned codecs.")
 @click.option("--lossless", is_flag=True, help="Bit-exact (the default when no -q/--max-error is given).")
 @click.option("--chunk", help="Chunk shape, one size per axis, e.g. 1,1024,1024.")
 @click.option("--no-check", "no_check", is_flag=True,

@@ -1,8 +1,8 @@
 """Bit-exact coding (spec section 6, id `lossless`).
 
 8/16-bit chunks are coded by the image back ends of backends.py, the smallest kept per chunk: mzc's context coder
-(spec 6.5) by default, JPEG-LS with `--effort fastest`, all of them and JPEG 2000 / HTJ2K reversible and JPEG XL
-with `--effort max`
+(spec 6.5) by default, HTJ2K reversible with `--effort fastest` (JPEG-LS on 8-bit data), all of them and JPEG-LS,
+JPEG 2000 and JPEG XL with `--effort max`
 (benchmarks/results/backends.md). Data that use few of the values in their range, evenly spread (stretched or
 quantized stacks), are first mapped to value ranks, which the image coders then code far better. Other dtypes
 (int16, uint32, float32) and degenerate shapes take zigzag-delta + byte shuffle + zstd.

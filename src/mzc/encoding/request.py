@@ -9,7 +9,7 @@ from typing import Callable
 from ..errors import MzcError
 from ..targets import Target, parse_quality
 
-EFFORTS = ("fastest", "fast", "max")  # lossless chunks and bounded/noise index images: "fastest" JPEG-LS alone,
+EFFORTS = ("fastest", "fast", "max")  # lossless chunks and bounded/noise index images: "fastest" HTJ2K (JPEG-LS on 8-bit),
 # "max" every image back end (and more search in the classic and learned codecs)
 
 
