@@ -1,7 +1,9 @@
 """Write the golden .mzc files and their expected decodes (run once, by the mzc that wrote them).
 
-These files were written by mzc at commit c40a000 (before the package was restructured) and must keep decoding
-to exactly the arrays recorded in expected.json: tests/test_golden.py checks every one. Do not regenerate them
+These files were written by mzc at commit c40a000 (before the package was restructured) and must keep decoding:
+tests/test_golden.py checks every one, bit-exact and bounded codecs against the sha256 recorded in expected.json,
+lossy ones (whose third-party float decoders round differently between releases) against the fidelity stored in
+the file. Do not regenerate them
 with a newer mzc unless the format itself changes (a new major version), or they stop guarding anything.
 
     PYTHONPATH=<checkout of the old mzc>/src python testdata/golden/make_golden.py
