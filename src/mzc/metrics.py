@@ -40,6 +40,26 @@ def psnr(mse: float, peak: float) -> float:
     return 10.0 * math.log10(peak * peak / mse)
 
 
+SSIM_SAMPLE = 1 << 18  # pixels of a chunk its SSIM is measured on (the report's mean SSIM is an estimate beyond)
+SSIM_BAND = 16  # rows of each sampled band
+
+
+def ssim_sample(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly spaced bands of SSIM_BAND rows of every plane, about SSIM_SAMPLE pixels in all, for chunks larger than
+    that (else the chunks themselves): SSIM's seven filters cost several times the codec on a --max-error encode
+    (issue 27). Measured on nuclei2d and foci2d with Gaussian noise: within 0.001 of the full mean SSIM above 0.8,
+    within 0.003 at 0.3."""
+    if a.ndim < 2 or a.size <= SSIM_SAMPLE or a.shape[-2] <= 2 * SSIM_BAND:
+        return a, b
+    a, b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])
+    n_bands = max(1, SSIM_SAMPLE // (SSIM_BAND * a.shape[-1] * a.shape[0]))
+    starts = np.linspace(0, a.shape[-2] - SSIM_BAND, min(n_bands, a.shape[-2] // SSIM_BAND)).astype(int)
+    rows = np.concatenate([np.arange(s, s + SSIM_BAND) for s in starts])
+    # bands side by side as planes of their own, so no window straddles two bands
+    take = lambda x: x[:, rows].reshape(x.shape[0] * starts.size, SSIM_BAND, x.shape[-1])  # noqa: E731
+    return take(a), take(b)
+
+
 def ssim_sum(a: np.ndarray, b: np.ndarray, data_range: float) -> tuple[float, int]:
     """Sum of the local SSIM map over the 2-D planes of a block (last two axes), and its pixel count.
 
@@ -103,7 +123,7 @@ class Fidelity:
         self.sxx += float(x @ x)
         self.syy += float(y @ y)
         self.sxy += float(x @ y)
-        t, c = ssim_sum(original, decoded, self.data_range)
+        t, c = ssim_sum(*ssim_sample(original, decoded), self.data_range)
         self.ssim_total += t
         self.ssim_count += c
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..bounds.bound import Bound
 from ..errors import MzcError
 from . import native
-from .base import Codec, MaxErrorCoder, as_planes, checked, in_range, planes_shape
+from .base import Codec, MaxErrorCoder, SelfChecked, as_planes, checked, in_range, planes_shape
 from .lossless import Lossless, decode_backend
 from .noise import apply_ends, encode_ends
 from .registry import register
@@ -39,7 +39,7 @@ def dequantize(q: np.ndarray, offset: int, error: int, dtype: np.dtype) -> np.nd
 
 
 @register
-class NearLossless(MaxErrorCoder, Codec):
+class NearLossless(MaxErrorCoder, SelfChecked, Codec):
     id = "nearlossless"
     what = "every pixel within +-E (--max-error E): JPEG-LS near-lossless or step-(2E+1) quantization"
     dtypes = frozenset({"|u1", "<u2", "<u4"})
@@ -64,27 +64,33 @@ class NearLossless(MaxErrorCoder, Codec):
         return [(f"E={e}", {"max_error": e}) for e in (1, 4, 16)]
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
-        candidates = []
+        return self.encode_checked(block)[:2]
+
+    def encode_checked(self, block: np.ndarray) -> tuple[bytes, dict, np.ndarray]:
+        """The smaller construction that meets the bound, and its decoded samples: the quantized image's own if
+        its lossless back end checked its stream (no decode), else decoded here."""
         if self.error == 0:
-            body, params = Lossless().encode(block)
-            return body, {"b": "lossless", "qb": params["b"]}
+            body, params, back = Lossless().encode_checked(block)
+            return body, {"b": "lossless", "qb": params["b"]}, back
         q, offset = quantize(block, self.error)
-        qbody, qparams = Lossless().encode(q)
-        candidates.append((qbody, {"b": "quant", "o": offset, "qb": qparams["b"]}))
+        qbody, qparams, qback = Lossless().encode_checked(q)
+        candidates = [(qbody, {"b": "quant", "o": offset, "qb": qparams["b"]},
+                       None if qback is None else dequantize(qback, offset, self.error, block.dtype))]
         planes = as_planes(block)
         if block.dtype.str in ("|u1", "<u2") and self.error <= jpegls_max_near(block.dtype) and min(planes.shape) >= 2:
             body = imagecodecs.jpegls_encode(planes, level=self.error)
             if len(body) < len(qbody):
-                candidates.append((body, {"b": "jpegls"}))
+                candidates.append((body, {"b": "jpegls"}, None))
         lo, hi = int(block.min()), int(block.max())
-        for body, params in sorted(candidates, key=lambda c: len(c[0])):
-            back = self.decode(body, block.shape, block.dtype, params)
+        for body, params, back in sorted(candidates, key=lambda c: len(c[0])):
+            if back is None:
+                back = self.decode(body, block.shape, block.dtype, params)
             ends = encode_ends(block, back, lo, hi)  # the chunk's min and max (saturation) come back exactly
             if ends:
                 body, params = body + ends, dict(params, e=len(ends), lo=lo, hi=hi)
-                back = self.decode(body, block.shape, block.dtype, params)
+                back = apply_ends(back, ends, lo, hi)
             if np.abs(back.astype(np.int64) - block.astype(np.int64)).max() <= self.error:
-                return body, params
+                return body, params, back
         raise MzcError("internal error: no near-lossless candidate met the bound")  # quantization always does
 
     def decode(self, body, shape, dtype, params):

@@ -13,7 +13,7 @@ import numpy as np
 from ..bounds.bound import Bound, channel_of
 from ..errors import MzcError
 from . import backends, native
-from .base import Codec, NoiseCoder, PerChunk, as_planes, checked, planes_shape
+from .base import Codec, NoiseCoder, PerChunk, SelfChecked, as_planes, checked, planes_shape
 from .lossless import decode_backend, encode_backend, zstd_compress, zstd_decompress
 from .registry import register
 
@@ -79,7 +79,7 @@ def apply_ends(decoded: np.ndarray, body, lo: int, hi: int) -> np.ndarray:
 
 
 @register
-class Noise(NoiseCoder, PerChunk, Codec):
+class Noise(NoiseCoder, PerChunk, SelfChecked, Codec):
     id = "noise"
     what = "within noise (--noise K): every pixel within K sigma(x) of the fitted Poisson-Gaussian model"
     grey_only = True
@@ -104,11 +104,19 @@ class Noise(NoiseCoder, PerChunk, Codec):
         return self if c == self.channel else Noise(**dict(self._config, channel=c))
 
     def encode(self, block: np.ndarray) -> tuple[bytes, dict]:
+        return self.encode_checked(block)[:2]
+
+    def encode_checked(self, block: np.ndarray) -> tuple[bytes, dict, np.ndarray | None]:
+        """The chunk, and where its index image's back end checked its own stream, the values a decoder gets
+        (the bins' values of the indices it coded): the pipeline then checks the bound on them without decoding."""
         table = self.bound.table(self.channel, block.dtype)
-        body, params = encode_indices(table.lookup(block, np.int64), self.effort)
+        idx = table.lookup(block, np.int64)
+        body, params = encode_indices(idx, self.effort)
         if self.bound.per_channel:
             params["c"] = self.channel
-        return body, params
+        if params["b"] == "zero" or backends.self_checked(params["b"]):
+            return body, params, table.value(idx).astype(block.dtype).reshape(block.shape)
+        return body, params, None
 
     def decode(self, body, shape, dtype, params):
         table = self.bound.table(params.get("c", 0), dtype)
