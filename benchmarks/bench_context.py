@@ -23,7 +23,6 @@ import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, RESULTS, machine
-
 from mzc.codecs.context.coder import decode_image, encode_image
 
 

@@ -1,12 +1,13 @@
 """Lossless back ends for 8/16-bit 2-D images, chosen per chunk by measurement (spec 6, 6.4, 6.5).
 
 The exact codec and the index images of the bounded codecs code each chunk with every back end of their effort
-and keep the smallest; the chunk's `p.b` names the winner. `fast` (the default) is mzc's context coder alone (it
-won all but a few chunks of the evaluation data against JPEG-LS, benchmarks/results/backends.md; since it runs
-compiled, trying JPEG-LS as well would cost a third of its time for those few chunks), with JPEG-LS for chunks
-over its pixel cap. `fastest` is HTJ2K reversible alone on 16-bit images (JPEG-LS on
+and keep the smallest; the chunk's `p.b` names the winner. `fast` (the default) is mzc's context coder (it won all
+but a few chunks of the evaluation data against JPEG-LS, benchmarks/results/backends.md; since it runs compiled,
+trying JPEG-LS as well would cost a third of its time), plus JPEG-LS where the context coder codes below
+SPARSE_BITS per pixel and for chunks over its pixel cap. `fastest` is HTJ2K reversible on 16-bit images (JPEG-LS on
 8-bit ones): on 26 real planes 2.2x JPEG-LS's encode speed and 3.1x its decode speed at 0.943x its ratio (JPEG XL
-effort 1: 2.7x / 1.8x at 0.938x), for archives where time matters more than bytes. `max` also tries JPEG-LS, JPEG 2000 and HTJ2K (reversible) and JPEG XL (effort 7).
+effort 1: 2.7x / 1.8x at 0.938x), for archives where time matters more than bytes. `max` also tries JPEG-LS,
+JPEG 2000 and HTJ2K (reversible) and JPEG XL (effort 7).
 
 The context coder is imported on first use: it brings numba, which `mzc --version` or `mzc info` need not load.
 """
