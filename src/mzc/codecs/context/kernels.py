@@ -168,61 +168,6 @@ def _row_parts(bounds, i, pc):
     return min(bounds[2], pc), min(bounds[3] + 1, pc)
 
 
-@numba.njit(inline="always")
-def _encode_pixel(n, x, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts, halves,
-                  offsets, cum, raw_shift, items, k):
-    """Write pixel value x's item (and after an escape its raw bits) at items[k]; returns the next k."""
-    pred, b, key = _model(n, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts)
-    half = halves[b]
-    v = x - (pred >> FRAC) + half
-    escaped = v < 0 or v > 2 * half
-    if escaped:
-        v = 2 * half + 1
-    at = offsets[key] + v
-    items[k] = cum[at] | ((cum[at + 1] - cum[at]) << 32)
-    if escaped:
-        items[k + 1] = ((x - lo) << raw_shift) | (np.int64(1) << (raw_shift + 32))
-        return k + 2
-    return k + 1
-
-
-@numba.njit(**JIT)
-def encode_pass(image, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
-                ilog8, shifts, halves, offsets, cum, raw_shift, items):
-    """The pass's items (start | freq << 32) in items: each pixel's symbol and, after an escape, its value as raw
-    bits. Returns their count, or -1 when items is full."""
-    rows, cols = image.shape
-    pr, pc = (rows - oi + s - 1) // s, (cols - oj + s - 1) // s
-    flat = image.reshape(-1)
-    k = 0
-    for i in range(pr):
-        if k + 2 * pc > items.size:
-            return -1
-        p0 = (oi + i * s) * cols + oj
-        a, b = _row_parts(bounds, i, pc)
-        for j in range(a):
-            k = _encode_pixel(_edge(image, geo, i, j, s, fs), np.int64(flat[p0 + j * s]), fs, weights, dir_lut,
-                              act_lut, bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts, halves, offsets, cum,
-                              raw_shift, items, k)
-        if fs:  # feature set as a constant in each loop: no branch on it per pixel (1.3x on decode)
-            for j in range(a, b):
-                p = p0 + j * s
-                k = _encode_pixel(_inner(flat, p, d, 1), np.int64(flat[p]), 1, weights, dir_lut, act_lut,
-                                  bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts, halves, offsets, cum, raw_shift,
-                                  items, k)
-        else:
-            for j in range(a, b):
-                p = p0 + j * s
-                k = _encode_pixel(_inner(flat, p, d, 0), np.int64(flat[p]), 0, weights, dir_lut, act_lut,
-                                  bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts, halves, offsets, cum, raw_shift,
-                                  items, k)
-        for j in range(b, pc):
-            k = _encode_pixel(_edge(image, geo, i, j, s, fs), np.int64(flat[p0 + j * s]), fs, weights, dir_lut,
-                              act_lut, bucket_lut, ka, kb, kp, lo, hi, ilog8, shifts, halves, offsets, cum,
-                              raw_shift, items, k)
-    return k
-
-
 @numba.njit(**JIT)
 def raw_items(values, lo, raw_shift):
     """Items of values coded as raw bits (the base grid)."""
@@ -277,6 +222,64 @@ def _row_model(n, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
     floor_[j], key_[j], half_[j] = pred >> FRAC, key, halves[b]
 
 
+@numba.njit(inline="always")
+def _row_models(image, flat, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo,
+                hi, ilog8, shifts, halves, floor_, key_, half_, i):
+    """The models of pass row i (its pixels' floor(prediction), key and half width), from the passes before it:
+    the one piece of per-pixel modelling that the encoder and the decoder share."""
+    cols = image.shape[1]
+    pc = floor_.size
+    p0 = (oi + i * s) * cols + oj
+    a, b = _row_parts(bounds, i, pc)
+    for j in range(a):
+        _row_model(_edge(image, geo, i, j, s, fs), fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
+                   ilog8, shifts, halves, floor_, key_, half_, j)
+    if fs:  # feature set as a constant in each loop: no branch on it per pixel (1.3x on decode)
+        for j in range(a, b):
+            _row_model(_inner(flat, p0 + j * s, d, 1), 1, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
+                       ilog8, shifts, halves, floor_, key_, half_, j)
+    else:
+        for j in range(a, b):
+            _row_model(_inner(flat, p0 + j * s, d, 0), 0, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
+                       ilog8, shifts, halves, floor_, key_, half_, j)
+    for j in range(b, pc):
+        _row_model(_edge(image, geo, i, j, s, fs), fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
+                   ilog8, shifts, halves, floor_, key_, half_, j)
+    return p0
+
+
+@numba.njit(**JIT)
+def encode_pass(image, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
+                ilog8, shifts, halves, offsets, cum, raw_shift, items):
+    """The pass's items (start | freq << 32) in items: each pixel's symbol and, after an escape, its value as raw
+    bits. Returns their count, or -1 when items is full."""
+    rows, cols = image.shape
+    pr, pc = (rows - oi + s - 1) // s, (cols - oj + s - 1) // s
+    flat = image.reshape(-1)
+    floor_, key_, half_ = np.empty(pc, np.int64), np.empty(pc, np.int64), np.empty(pc, np.int64)
+    raw_freq = np.int64(1) << (raw_shift + 32)
+    k = 0
+    for i in range(pr):
+        if k + 2 * pc > items.size:
+            return -1
+        p0 = _row_models(image, flat, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb,
+                         kp, lo, hi, ilog8, shifts, halves, floor_, key_, half_, i)
+        for j in range(pc):
+            x = np.int64(flat[p0 + j * s])
+            half = half_[j]
+            v = x - floor_[j] + half
+            escaped = v < 0 or v > 2 * half
+            if escaped:
+                v = 2 * half + 1
+            at = offsets[key_[j]] + v
+            items[k] = cum[at] | ((cum[at + 1] - cum[at]) << 32)
+            k += 1
+            if escaped:
+                items[k] = ((x - lo) << raw_shift) | raw_freq
+                k += 1
+    return k
+
+
 @numba.njit(**JIT)
 def decode_pass(image, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
                 ilog8, shifts, halves, offsets, cum, lut_offsets, lut, raw_shift, words, state, wp):
@@ -288,22 +291,8 @@ def decode_pass(image, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut,
     floor_, key_, half_ = np.empty(pc, np.int64), np.empty(pc, np.int64), np.empty(pc, np.int64)
     raw_freq = np.int64(1) << raw_shift
     for i in range(pr):
-        p0 = (oi + i * s) * cols + oj
-        a, b = _row_parts(bounds, i, pc)
-        for j in range(a):
-            _row_model(_edge(image, geo, i, j, s, fs), fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
-                       ilog8, shifts, halves, floor_, key_, half_, j)
-        if fs:  # feature set as a constant in each loop: no branch on it per pixel
-            for j in range(a, b):
-                _row_model(_inner(flat, p0 + j * s, d, 1), 1, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo,
-                           hi, ilog8, shifts, halves, floor_, key_, half_, j)
-        else:
-            for j in range(a, b):
-                _row_model(_inner(flat, p0 + j * s, d, 0), 0, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo,
-                           hi, ilog8, shifts, halves, floor_, key_, half_, j)
-        for j in range(b, pc):
-            _row_model(_edge(image, geo, i, j, s, fs), fs, weights, dir_lut, act_lut, bucket_lut, ka, kb, kp, lo, hi,
-                       ilog8, shifts, halves, floor_, key_, half_, j)
+        p0 = _row_models(image, flat, oi, oj, s, geo, d, bounds, fs, weights, dir_lut, act_lut, bucket_lut, ka, kb,
+                         kp, lo, hi, ilog8, shifts, halves, floor_, key_, half_, i)
         for j in range(pc):
             key, half = key_[j], half_[j]
             sym, start, freq = _decode_symbol(state, cum, lut, offsets[key], lut_offsets[key])
