@@ -145,3 +145,30 @@ def test_golden_back_end_files_decode_to_the_recorded_array(name):
     assert hashlib.sha256(np.ascontiguousarray(back).astype(back.dtype.newbyteorder("<")).tobytes()).hexdigest() \
         == want["sha256"]
     assert {p.get("b") for p in chunk_params(path)} <= {want["back_end"], "zero"}
+
+
+@pytest.mark.parametrize("options", [{"lossless": True}, {"noise": 1.0}, {"max_error": 3}],
+                         ids=["lossless", "noise", "max-error"])
+def test_context_coded_chunks_are_checked_without_a_decode(tmp_path, monkeypatch, options):
+    """The encoder's check of a context-coded chunk is its own replay (SelfChecked), not a decode: with every
+    decoder of the context coder broken during the encode, the file is still written, and it decodes exactly
+    (or within its bound) once the decoder is back."""
+    from mzc.codecs.context import coder
+    data = noisy((2, 64, 72), seed=9)
+    src = write_tiff(tmp_path / "s.tif", data, "ZYX")
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the encoder decoded a context-coded chunk")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(coder, "decode_image", broken)
+        report = mzc.encode(str(src), str(tmp_path / "s.mzc"), **options)
+    assert {p.get("b") for p in chunk_params(tmp_path / "s.mzc")} & {"ctx", "quant"}
+    with mzc.open(str(tmp_path / "s.mzc")) as mz:
+        back = mz.read()
+    err = np.abs(back.astype(np.int64) - data)
+    if "noise" in options:
+        verified = mzc.verify(str(tmp_path / "s.mzc"), against=str(src))
+        assert report["max_error_sigma"] <= 1.0 and verified["ok"], verified
+    else:
+        assert err.max() <= options.get("max_error", 0)
