@@ -1,5 +1,5 @@
-"""What every `mzc` command shares: gzip's exit status, one-line errors, the per-input loop, output naming,
-progress bars, JSON and table printing."""
+"""What every `mzc` command shares: gzip's exit status, one-line errors, the per-input loop, progress bars, JSON
+and table printing (output naming is outputs.py)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import MzcError
-from ..names import default_output
 from ..pool import default_workers
 
 stderr = Console(stderr=True, highlight=False)
@@ -49,29 +48,14 @@ class Outcome:
         sys.exit(self.status)
 
 
-def each_input(inputs: Iterable[str], outcome: Outcome, handle: Callable[[str], None]) -> None:
-    """Run `handle(input)` for every input: one bad file must not stop the others, nor print a traceback."""
+def each_input(inputs: Iterable, outcome: Outcome, handle: Callable) -> None:
+    """Run `handle(input)` for every input (a path, or a planned job naming its input): one bad file must not stop
+    the others, nor print a traceback."""
     for inp in inputs:
         try:
             handle(inp)
         except Exception as exc:  # noqa: BLE001 - reported as one line, the others go on
-            outcome.fail(inp, exc)
-
-
-def expand_inputs(inputs: Iterable[str], recursive: bool, suffixes: tuple[str, ...], outcome: Outcome) -> list[str]:
-    """gzip -r: a folder stands for the files under it whose names end in `suffixes` (sorted); without -r a folder is
-    skipped with a warning, as gzip does."""
-    out: list[str] = []
-    for inp in inputs:
-        if inp == "-" or not os.path.isdir(inp):
-            out.append(inp)
-        elif not recursive:
-            outcome.warn(f"{inp} is a directory -- ignored (use -r)")
-        else:
-            for folder, dirs, files in os.walk(inp):
-                dirs.sort()
-                out += [os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(suffixes)]
-    return out
+            outcome.fail(getattr(inp, "input", inp), exc)
 
 
 def threads(value: int | None) -> int:
@@ -122,42 +106,6 @@ def progress_bar(enabled: bool, label: str):
 def refuse_terminal() -> None:
     if sys.stdout.isatty():
         raise MzcError("refusing to write binary data to a terminal (use -o FILE or redirect stdout)")
-
-
-def resolve_output(inp: str, output: str | None, to_stdout: bool, suffix: str, force: bool, many: bool):
-    """Return a path, sys.stdout.buffer, or None (skip: exists and no -f)."""
-    if to_stdout or (inp == "-" and output is None):
-        refuse_terminal()
-        return sys.stdout.buffer
-    store = output is not None and output.rstrip("/").lower().endswith(".zarr")  # a .zarr folder is an output
-    if output is not None and not store and (os.path.isdir(output) or many):
-        if not os.path.isdir(output):
-            raise MzcError(f"-o {output}: with several inputs, -o must be an existing folder")
-        target = os.path.join(output, os.path.basename(default_output(inp, suffix)))
-    else:
-        target = output or default_output(inp, suffix)
-    if target == "-":
-        refuse_terminal()
-        return sys.stdout.buffer
-    if os.path.exists(target) and not force:
-        return None
-    return target
-
-
-def output_or_skip(inp: str, output: str | None, to_stdout: bool, suffix: str, force: bool, many: bool,
-                   outcome: Outcome):
-    """resolve_output, warning (exit 2) when an existing output is kept; None means skip this input."""
-    target = resolve_output(inp, output, to_stdout, suffix, force, many)
-    if target is None:
-        outcome.warn(f"{default_output(inp, suffix) if output is None else output} already exists; "
-                     "not overwritten (use -f)")
-    return target
-
-
-def refuse_same_file(inp: str, target) -> None:
-    """Writing over the input would destroy it (and --rm would then delete the output)."""
-    if isinstance(target, str) and inp != "-" and os.path.exists(target) and os.path.samefile(inp, target):
-        raise MzcError(f"output {target} is the input file; choose another -o")
 
 
 def to_json(obj) -> str:

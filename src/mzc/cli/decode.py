@@ -5,18 +5,8 @@ import os
 
 import click
 
-from ..errors import MzcError
-from .common import (
-    Outcome,
-    each_input,
-    expand_inputs,
-    output_or_skip,
-    progress_bar,
-    refuse_same_file,
-    stderr,
-    threads,
-    to_json,
-)
+from .common import Outcome, each_input, progress_bar, stderr, threads, to_json
+from .outputs import Job, expand, plan
 
 
 @click.command()
@@ -45,26 +35,25 @@ def decode(inputs, output, to_stdout, force, keep, recursive, roi, scale, ngff, 
     stdin, or a folder with -r)."""
     from .. import api
     outcome = Outcome()
-    inputs = expand_inputs(inputs, recursive, (".mzc",), outcome)
-    many = len(inputs) > 1
+    inputs = expand(inputs, recursive, (".mzc",), outcome)
+    named_here = output is None or os.path.isdir(output)  # the output's name is derived from the input's
 
-    def one(inp: str) -> None:
-        if inp != "-" and not os.path.isfile(inp):
-            raise MzcError("no such file")
-        named_here = output is None or os.path.isdir(output)  # the output's name is derived from the input's
-        suffix = api.original_suffix(inp) if inp != "-" and named_here and not to_stdout else ".tif"
-        target = output_or_skip(inp, output, to_stdout, suffix, force, many, outcome)
-        if target is None:
-            return
-        refuse_same_file(inp, target)
-        source = api.stdin_source() if inp == "-" else inp
-        with progress_bar(not quiet and stderr.is_terminal, f"decode {os.path.basename(inp)}") as cb:
-            result = api.decode(source, target, roi=roi, workers=threads(workers), scale=scale, ngff=ngff,
+    def suffix_of(inp: str) -> str:
+        return api.original_suffix(inp) if inp != "-" and named_here and not to_stdout else ".tif"
+
+    jobs = plan(inputs, output, to_stdout, suffix_of, force, outcome)
+    if jobs is None:
+        outcome.exit()
+
+    def one(job: Job) -> None:
+        source = api.stdin_source() if job.input == "-" else job.input
+        with progress_bar(not quiet and stderr.is_terminal, f"decode {os.path.basename(job.input)}") as cb:
+            result = api.decode(source, job.target, roi=roi, workers=threads(workers), scale=scale, ngff=ngff,
                                 progress=cb, allow_mismatch=allow_mismatch)
         if as_json:
             click.echo(to_json(result))
         elif not quiet:
-            stderr.print(f"{inp} -> {result['output']} {tuple(result['shape'])}", markup=False)
+            stderr.print(f"{job.input} -> {result['output']} {tuple(result['shape'])}", markup=False)
 
-    each_input(inputs, outcome, one)
+    each_input(jobs, outcome, one)
     outcome.exit()

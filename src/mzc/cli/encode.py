@@ -13,16 +13,14 @@ from .common import (
     Outcome,
     connect,
     each_input,
-    expand_inputs,
-    output_or_skip,
     print_table,
     progress_bar,
-    refuse_same_file,
     stderr,
     summary_line,
     threads,
     to_json,
 )
+from .outputs import Job, expand, plan
 
 REPORT_ROWS = ("codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db", "psnr_dtype_db",
                "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target", "checked")
@@ -109,26 +107,23 @@ def encode(inputs, output, to_stdout, force, keep, remove, recursive, workers, c
                    effort=effort, lossless=lossless, chunks=parse_chunks(chunk), check=not no_check, guide=guide,
                    time_budget=time_budget)
     client = connect_or_exit(scheduler, outcome)
-    inputs = expand_inputs(inputs, recursive, TIFF_SUFFIXES, outcome)
-    many, n_workers, show = len(inputs) > 1, threads(workers), (as_json, quiet, verbose)
-    if client is None and n_workers > 1 and many and not to_stdout and all(
-            inp != "-" and os.path.isfile(inp) and os.path.getsize(inp) < PARALLEL_MIN_BYTES for inp in inputs):
-        encode_small_files(inputs, output, force, remove, n_workers, options, show, outcome)
+    inputs = expand(inputs, recursive, TIFF_SUFFIXES, outcome)
+    jobs = plan(inputs, output, to_stdout, lambda _: ".mzc", force, outcome)
+    if jobs is None:
+        outcome.exit()
+    n_workers, show = threads(workers), (as_json, quiet, verbose)
+    if client is None and n_workers > 1 and len(jobs) > 1 and not to_stdout and all(
+            job.input != "-" and os.path.getsize(job.input) < PARALLEL_MIN_BYTES for job in jobs):
+        encode_small_files(jobs, remove, n_workers, options, show, outcome)
         outcome.exit()
 
-    def one(inp: str) -> None:
-        target = output_or_skip(inp, output, to_stdout, ".mzc", force, many, outcome)
-        if target is None:
-            return
-        if inp != "-" and not os.path.isfile(inp):
-            raise MzcError("no such file")
-        refuse_same_file(inp, target)
-        source = api.stdin_source() if inp == "-" else inp
-        with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(inp)}") as cb:
-            rep = api.encode(source, target, workers=n_workers, progress=cb, client=client, **options)
-        finish_encoded(inp, target, rep, remove, show)
+    def one(job: Job) -> None:
+        source = api.stdin_source() if job.input == "-" else job.input
+        with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(job.input)}") as cb:
+            rep = api.encode(source, job.target, workers=n_workers, progress=cb, client=client, **options)
+        finish_encoded(job.input, job.target, rep, remove, show)
 
-    each_input(inputs, outcome, one)
+    each_input(jobs, outcome, one)
     outcome.exit()
 
 
@@ -154,25 +149,17 @@ def finish_encoded(inp: str, target, rep: dict, remove: bool, show: tuple[bool, 
     print_report(rep, *show)
 
 
-def encode_small_files(inputs, output, force, remove, workers, options, show, outcome) -> None:
-    """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core)."""
-    jobs = []
-
-    def plan_one(inp: str) -> None:
-        target = output_or_skip(inp, output, False, ".mzc", force, True, outcome)
-        if target is not None:
-            refuse_same_file(inp, target)
-            jobs.append((inp, target))
-
-    each_input(inputs, outcome, plan_one)
-    results = pmap(encode_file_job, ((inp, target, options) for inp, target in jobs), min(workers, max(len(jobs), 1)))
-    for (inp, target), (rep, error) in zip(jobs, results):
-        def report_one(inp: str, target=target, rep=rep, error=error) -> None:
+def encode_small_files(jobs: list[Job], remove, workers, options, show, outcome) -> None:
+    """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core).
+    The outputs were planned for the whole run, so no two workers ever write one file."""
+    results = pmap(encode_file_job, ((job.input, job.target, options) for job in jobs), min(workers, len(jobs)))
+    for job, (rep, error) in zip(jobs, results):
+        def report_one(job: Job, rep=rep, error=error) -> None:
             if error is not None:
                 raise MzcError(error)
-            finish_encoded(inp, target, rep, remove, show)
+            finish_encoded(job.input, job.target, rep, remove, show)
 
-        each_input([inp], outcome, report_one)
+        each_input([job], outcome, report_one)
 
 
 def encode_file_job(inp: str, target: str, options: dict) -> tuple[dict | None, str | None]:

@@ -1,11 +1,17 @@
-"""Atomic output: a temporary file beside the target, renamed onto it only when everything was written."""
+"""Atomic output: a temporary file beside the target, renamed onto it only when everything was written.
+
+The rename never replaces something that is not a regular file: a device node or a FIFO turned into a file
+destroys what the caller pointed at (the CLI refuses those before any work; this is the last guard, for the API)."""
 from __future__ import annotations
 
 import builtins
 import contextlib
 import os
+import stat
 import tempfile
 from typing import BinaryIO, Iterator
+
+from ..errors import MzcError
 
 
 @contextlib.contextmanager
@@ -22,6 +28,7 @@ def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
                 path.write(block)
             path.flush()
         return
+    refuse_special(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".mzc-", suffix=".part", dir=folder)
     os.close(fd)
@@ -33,8 +40,19 @@ def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        refuse_special(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def refuse_special(path: str) -> None:
+    """An existing `path` that is not a regular file (device, FIFO, socket, folder) is never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise MzcError(f"{path} is not a regular file: not replaced (write to a stream instead)")
