@@ -13,7 +13,6 @@ import numpy as np
 
 from ...errors import MzcError
 from . import kernels, legacy, rans, tables
-from .fit import SAMPLE, fit_pass, tier
 from .geometry import Context, Pass, _ilog8_table, base_slices, passes
 from .model import ACT_RANGE, DIR_OFFSET, FRAC_BITS, KEY_RANGE, PassModel
 from .stream import HEADER, MAX_PIXELS, MAX_VALUE, byte_count, header, image_crc, pack, split
@@ -73,6 +72,7 @@ class PassTables:
 @legacy.one_blas_thread  # the fits solve hundreds of tiny systems, where BLAS's threads only wait for each other
 def encode_image(image: np.ndarray) -> bytes:
     """Code a 2-D integer image with values in [0, 65535] (at least 2 x 2, at most 2^23 pixels)."""
+    from .fit import SAMPLE, fit_pass, tier  # the encoder's side only (its compiled fits load on first use)
     lo, hi = int(image.min()), int(image.max())
     if lo < 0 or hi > MAX_VALUE or image.ndim != 2 or min(image.shape) < 2 or image.size > MAX_PIXELS:
         raise ValueError("the context coder takes 2-D images of 2 x 2 to 2^23 values in [0, 65535]")

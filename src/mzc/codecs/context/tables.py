@@ -137,24 +137,12 @@ def phase_cums(j: int, mix: int, mean: int) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative frequencies (phases, symbols + 1) of phase_tables(j, mix, mean), and per phase the symbol whose
     interval holds each slice start k 2^(24 - LUT_BITS), k = 0 .. 2^LUT_BITS (the last clipped to the escape):
     the compiled coder's tables (version 2 streams, spec 6.5.5)."""
-    cum, lut = _cums_and_lut(phase_tables(j, mix, mean))
+    freq = phase_tables(j, mix, mean)
+    cum = np.zeros((freq.shape[0], freq.shape[1] + 1), np.int64)
+    np.cumsum(freq, axis=1, out=cum[:, 1:])
+    starts = np.arange((1 << LUT_BITS) + 1, dtype=np.int64) << (PRECISION - LUT_BITS)
+    lut = np.stack([np.searchsorted(row, starts, side="right") - 1 for row in cum]).clip(0, freq.shape[1] - 1)
+    lut = lut.astype(np.int32)
     for a in (cum, lut):
         a.setflags(write=False)
-    return cum, lut
-
-
-@numba.njit(cache=True, nogil=True)
-def _cums_and_lut(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rows, n = freq.shape
-    cum = np.zeros((rows, n + 1), np.int64)
-    lut = np.empty((rows, (1 << LUT_BITS) + 1), np.int32)
-    step = 1 << (PRECISION - LUT_BITS)
-    for r in range(rows):
-        for v in range(n):
-            cum[r, v + 1] = cum[r, v] + freq[r, v]
-        symbol = 0
-        for k in range((1 << LUT_BITS) + 1):
-            while symbol < n - 1 and cum[r, symbol + 1] <= k * step:
-                symbol += 1
-            lut[r, k] = symbol
     return cum, lut
