@@ -147,7 +147,15 @@ def info(path: str) -> dict:
                 "dtype": mz.dtype.name, "axes": mz.axes, "chunks": list(mz.grid.chunks), "n_chunks": mz.grid.n_chunks,
                 "codec": without_bytes(h["codec"]), **{k: h[k] for k in ("bound", "noise") if k in h},
                 "software": h.get("software"), "file_bytes": mz.container.size,
-                "tiff_kind": mz.metadata.get("kind"), **_report_or_why(mz)}
+                "tiff_kind": mz.metadata.get("kind"), **_chunk_facts(mz), **_report_or_why(mz)}
+
+
+def _chunk_facts(mz: MzcFile) -> dict:
+    """What a codec says about its chunks' parameters (e.g. which chunks a restoration runs on), when it says any."""
+    summary = getattr(mz.codec, "chunk_summary", None)
+    if summary is None:
+        return {}
+    return summary([mz.container.chunk_payload(i, mz._chunk_cap(i))[0] for i in range(mz.grid.n_chunks)])
 
 
 def _report_or_why(mz: MzcFile) -> dict:

@@ -47,6 +47,9 @@ class ClassicCodec(Tunable, LibraryCodec, Codec):
     Without -q a classic codec aims at 50 dB (PSNR on the data range). `--effort max` sets the library's slower,
     better setting where it has one (MAX_EFFORT: configuration keys the encoder reads; decoding ignores them)."""
     MAX_EFFORT: dict = {}
+    # which artifacts it leaves, for the learned restoration (neural/restored.py): 0 wavelet, 1 AV1 blocks, 2 SPERR;
+    # None: not restorable (no pairs of it were trained on)
+    restoration_family: int | None = None
 
     @classmethod
     def named(cls, variant: str, request) -> "ClassicCodec":
@@ -101,6 +104,7 @@ class ClassicCodec(Tunable, LibraryCodec, Codec):
 class J2K(AutoCandidate, ClassicCodec):
     """JPEG 2000 (OpenJPEG), irreversible 9/7 wavelet."""
     id = "j2k"
+    restoration_family = 0
     what = "JPEG 2000 (OpenJPEG, 9/7 wavelet)"
     knob_bounds = (10.0, 140.0)
     default_knob = 80.0
@@ -123,6 +127,7 @@ class J2K(AutoCandidate, ClassicCodec):
 class HTJ2K(ClassicCodec):
     """High-throughput JPEG 2000 (OpenJPH): about 30x faster than J2K, 0.1-0.6 dB lower."""
     id = "htj2k"
+    restoration_family = 0
     what = "high-throughput JPEG 2000 (OpenJPH)"
     knob_bounds = (1.0, 1.0e5)
     knob_log = True
@@ -160,6 +165,7 @@ class JXL(ClassicCodec):
 class AVIF(AutoCandidate, Prepared, ClassicCodec):
     """AVIF (AV1 intra, 12-bit monochrome). Values are mapped into 12 bits with the file's offset and scale."""
     id = "avif"
+    restoration_family = 1
     what = "AVIF (AV1 intra, 12-bit monochrome; speed 8, --effort max: 6)"
     # speed 8 is the default: speed 7 measured 10x its time for 1-2% smaller files, speed 6 20x for 0.1-0.2 dB
     # (nuclei2d at 90x and 270x): beyond the 2x-time rule for a default, offered as --effort max
@@ -202,6 +208,7 @@ class AVIF(AutoCandidate, Prepared, ClassicCodec):
 class SPERR(AutoCandidate, ClassicCodec):
     """SPERR (wavelet + SPECK) in bits per pixel; 2-D per tile, 3-D when a chunk spans several planes."""
     id = "sperr"
+    restoration_family = 2
     what = "SPERR (wavelet + SPECK), 3-D chunks along Z"
 
     @classmethod
