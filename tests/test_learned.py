@@ -348,9 +348,12 @@ def test_cli_learned_round_trip_and_missing_torch_message(nuclei_path, tmp_path)
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert tifffile.imread(tmp_path / "b.tif").shape == tifffile.imread(nuclei_path).shape
-    no_torch = "import sys; sys.modules['torch'] = None; from mzc.cli import main; main(sys.argv[1:])"
-    run = subprocess.run([sys.executable, "-c", no_torch, "decode", str(out), "-o", str(tmp_path / "c.tif")],
-                         capture_output=True, text=True)
+    shadow = tmp_path / "no-torch" / "torch"  # an environment without torch, for mzc and its sandbox processes
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(shadow.parent), os.environ.get("PYTHONPATH")))))
+    run = subprocess.run([sys.executable, "-m", "mzc", "decode", str(out), "-o", str(tmp_path / "c.tif")],
+                         capture_output=True, text=True, env=env)
     assert run.returncode == 1 and run.stderr.strip() == (
         "mzc: error: " + str(out) + ": learned models need PyTorch and CompressAI: pip install 'mzc[learned]'")
     assert not (tmp_path / "c.tif").exists()

@@ -35,6 +35,9 @@ class Codec:
     grey_only: ClassVar[bool] = False  # refuses interleaved samples (RGB: a last axis S)
     what: ClassVar[str] = ""  # one line for `--help` and errors
     native: ClassVar[bool] = True  # decode runs native code on the stream: readers run it in their sandbox
+    runtime: ClassVar[str | None] = None  # `module:function` a sandbox for its decode runs first, in a fresh process
+    decode_seconds: ClassVar[float | None] = None  # per element, when slower than the reader's deadline assumes
+
 
     def __init__(self, **config):
         self._config = dict(config)
@@ -79,6 +82,16 @@ class Codec:
 
     def decode(self, body: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, params: dict) -> np.ndarray:
         raise NotImplementedError
+
+    def sandbox_runtime(self) -> str | None:
+        """The set-up its decode needs in the sandbox (None: a fork of the reader will do). A decoder that cannot run
+        in a fork, or whose libraries do not load under the sandbox's memory limit (torch), names a `module:function`
+        that loads them: its sandbox is then a fresh interpreter that runs it before its first job."""
+        return self.runtime
+
+    def decode_seconds_per_element(self) -> float | None:
+        """A deadline for its decode, per element, where the reader's default (fast native decoders) is too short."""
+        return self.decode_seconds
 
     def native_chunk(self, params: dict) -> bool:
         """Whether decoding this chunk runs native code (False: numpy only, e.g. a constant chunk's escape)."""

@@ -108,11 +108,12 @@ def decode_chunk_at(config_packed: bytes, body: bytes, shape: tuple[int, ...], d
         raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
 
 
-def limits(shape: tuple[int, ...]) -> sandbox.Limits:
-    """How long and how much memory one chunk's decode may take: proportional to the chunk, capped by the machine."""
+def limits(shape: tuple[int, ...], seconds_per_element: float | None = None) -> sandbox.Limits:
+    """How long and how much memory one chunk's decode may take: proportional to the chunk (and to its codec's
+    speed, where it says it is slower than native decoders), memory capped by the machine."""
     n = math.prod(shape)
     memory = min(MEMORY_BASE + MEMORY_PER_ELEMENT * n, psutil.virtual_memory().available + MEMORY_BASE)
-    return sandbox.Limits(DEADLINE_BASE_S + DEADLINE_PER_ELEMENT_S * n, memory)
+    return sandbox.Limits(DEADLINE_BASE_S + max(DEADLINE_PER_ELEMENT_S, seconds_per_element or 0.0) * n, memory)
 
 
 def decode_many(fn: Callable, jobs: Iterable[tuple[int, tuple]], config_packed: bytes, workers: int = 1,
@@ -125,13 +126,14 @@ def decode_many(fn: Callable, jobs: Iterable[tuple[int, tuple]], config_packed: 
         yield from _unsandboxed(fn, jobs, workers, raise_errors)
         return
     order: deque[int] = deque()
+    slowness = codec.decode_seconds_per_element()
 
     def feed():
         for index, args in jobs:
             order.append(index)
-            yield args, (limits(args[2]) if _native(codec, args[4]) else None)
+            yield args, (limits(args[2], slowness) if _native(codec, args[4]) else None)
 
-    results = sandbox.imap(fn, feed(), workers, raise_errors=False)
+    results = sandbox.imap(fn, feed(), workers, raise_errors=False, runtime=codec.sandbox_runtime())
     try:
         for result in results:
             index = order.popleft()

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator
 
 from ..errors import MzcError
+from . import fresh
 from .worker import serve
 
 
@@ -50,19 +51,49 @@ def _signal_name(status: int) -> str:
 
 
 class Process:
-    """One sandbox process and its connection."""
+    """One sandbox process and its connection: forked, or with a `runtime` (a codec's `module:function` set-up) a
+    fresh interpreter that runs it first (fresh.py)."""
 
-    def __init__(self, siblings: list[Connection]):
+    def __init__(self, siblings: list[Connection], runtime: str | None = None, threads: int = 1):
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns from serve()
-            ours.close()
-            serve(Connection(theirs.detach()), siblings)
+        self.popen, self.runtime = None, runtime
+        if runtime is not None:
+            self.popen = fresh.spawn(theirs.fileno(), runtime, threads)
+            pid = self.popen.pid
+        else:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns from serve()
+                ours.close()
+                serve(Connection(theirs.detach()), siblings)
         theirs.close()
         self.pid, self.conn = pid, Connection(ours.detach())
         self.deadline: float | None = None
+        self.ready = runtime is None
+
+    def _started(self) -> None:
+        """Wait for a fresh process's set-up (not part of any job's deadline); its failure is this decode's error."""
+        if self.ready:
+            return
+        try:
+            head = self.conn.recv() if self.conn.poll(fresh.START_TIMEOUT_S) else ("failed", "timeout", "")
+        except (EOFError, OSError):
+            head = ("failed", "crash", "")
+        if head[0] == "ready":
+            self.ready = True
+            return
+        kind, message = head[1], head[2]
+        how = self.reap(kill=True)
+        if kind == "MzcError":
+            raise MzcError(message)
+        what = f"the sandbox for this decoder ({self.runtime})"
+        if kind == "timeout":
+            raise SandboxError(f"{what} did not start within {fresh.START_TIMEOUT_S:.0f} s (killed)")
+        if kind == "crash":
+            raise SandboxError(f"{what} died while starting ({how})")
+        raise SandboxError(f"{what} could not start: {kind}: {message}")
 
     def submit(self, fn: Callable, args: tuple, limits: Limits) -> None:
+        self._started()
         self.conn.send((fn, args, limits.memory))
         self.deadline = time.monotonic() + limits.seconds
 
@@ -116,6 +147,8 @@ class Process:
             _, status = os.waitpid(self.pid, 0)
         except ChildProcessError:
             return "already reaped"
+        if self.popen is not None:  # reaped here: the Popen must not wait for it (nor warn it is still running)
+            self.popen.returncode = os.waitstatus_to_exitcode(status)
         self.pid = 0
         return _signal_name(status)
 
@@ -125,17 +158,18 @@ class Process:
 
 
 class Pool:
-    """The sandbox processes of one (parent) process."""
+    """The sandbox processes of one (parent) process, of one runtime (None: forked)."""
 
-    def __init__(self):
-        self.owner = os.getpid()
+    def __init__(self, runtime: str | None = None):
+        self.owner, self.runtime = os.getpid(), runtime
         self.procs: list[Process] = []
 
-    def get(self, n: int) -> list[Process]:
-        """n live processes (started or replaced as needed)."""
+    def get(self, n: int, workers: int) -> list[Process]:
+        """n live processes (started or replaced as needed) of the `workers` a job stream may use."""
         self.procs = [p for p in self.procs if p.alive]
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers))  # a fresh process's share of the cores
         while len(self.procs) < n:
-            self.procs.append(Process([p.conn for p in self.procs]))
+            self.procs.append(Process([p.conn for p in self.procs], self.runtime, threads))
         return self.procs[:n]
 
     def close(self) -> None:
@@ -150,10 +184,13 @@ _pools: list[Pool] = []
 _pools_lock = threading.Lock()
 
 
-def _current() -> Pool:
-    pool = getattr(_local, "pool", None)
+def _current(runtime: str | None = None) -> Pool:
+    pools = getattr(_local, "pools", None)
+    if pools is None:
+        pools = _local.pools = {}
+    pool = pools.get(runtime)
     if pool is None or pool.owner != os.getpid():  # a forked child does not own (nor kill) its parent's processes
-        pool = _local.pool = Pool()
+        pool = pools[runtime] = Pool(runtime)
         with _pools_lock:
             _pools.append(pool)
     return pool
@@ -200,18 +237,20 @@ class _Slot:
 
 
 def imap(fn: Callable, jobs: Iterable[tuple[tuple, Limits | None]], workers: int = 1, raise_errors: bool = True,
-         ahead: int | None = None) -> Iterator:
+         ahead: int | None = None, runtime: str | None = None) -> Iterator:
     """Yield fn(*args) for each (args, limits), in order, on up to `workers` sandbox processes (limits None: this
-    job runs inline, in this process).
+    job runs inline, in this process). With a `runtime` (`module:function`, a codec's set-up) the processes are
+    fresh interpreters that run it first (fresh.py), for decoders that cannot run in a fork (torch).
 
     A failed job raises its error at its turn (or, with raise_errors=False, yields the error instead of a value).
-    At most `ahead` jobs (default 2 x workers) are taken from `jobs` before their results are yielded."""
+    At most `ahead` jobs (default 2 x workers) are taken from `jobs` before their results are yielded. Processes
+    start only as jobs need them (a one-chunk file starts one)."""
     if not enabled():
         yield from _inline(fn, jobs, raise_errors)
         return
     workers = max(1, int(workers))
     ahead = max(ahead or 2 * workers, workers)
-    pool = _current()
+    pool = _current(runtime)
     pending: deque[_Slot] = deque()
     source = iter(jobs)
     try:
@@ -247,7 +286,8 @@ def _inline(fn: Callable, jobs, raise_errors: bool) -> Iterator:
 def _dispatch(pool: Pool, pending: deque, workers: int) -> None:
     """Give idle processes the oldest jobs not yet started."""
     busy = {id(s.proc) for s in pending if s.proc is not None}
-    idle = [p for p in pool.get(workers) if id(p) not in busy]
+    waiting = sum(1 for s in pending if s.proc is None and not s.done and s.limits is not None)
+    idle = [p for p in pool.get(min(workers, len(busy) + waiting), workers) if id(p) not in busy]
     for slot in pending:
         if not idle:
             return

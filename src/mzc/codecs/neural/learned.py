@@ -28,13 +28,28 @@ DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+OUT_OF_MEMORY = re.compile(r"failed to map segment|cannot allocate memory|out of memory", re.I)  # dlopen, errno
 
 
 def require_torch() -> None:
+    """torch and CompressAI loaded; a missing package asks for the install, any other failure says what it was."""
     try:
         import_module(f"{__package__}.architectures")  # torch and compressai, quietly
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("torch", "compressai"):
+            raise MzcError(f"PyTorch or CompressAI could not be loaded: {exc}") from None
         raise MzcError("learned models need PyTorch and CompressAI: pip install 'mzc[learned]'") from None
+    except (ImportError, OSError, MemoryError) as exc:  # installed, but a library did not load (memory, a bad .so)
+        text = f"{type(exc).__name__}: {exc}"
+        short = "out of memory" if isinstance(exc, MemoryError) or OUT_OF_MEMORY.search(text) else "an error"
+        raise MzcError(f"PyTorch or CompressAI could not be loaded ({short}: {text})") from None
+
+
+def sandbox_setup() -> None:
+    """A learned decoder's sandbox (a fresh process: torch must not run in a fork) loads torch, CompressAI and the
+    coder before any job, so the job's memory limit counts the decode, not libtorch's mappings."""
+    require_torch()
+    from . import coding  # noqa: F401 - the plane coders' module, loaded here rather than in the first job
 
 
 def plane_coder(name: str, sha256: str | None, tile: int, halo: int):
@@ -88,7 +103,10 @@ def _number(value, kind: type, what: str):
 @register
 class Learned(Tunable, Prepared, Codec):
     id = "learned"
-    native = False  # torch must not run in a forked sandbox (OpenMP); streams are CRC-checked (spec 6.1)
+    # CompressAI's rANS decoder is C++ fed the file's bytes: sandboxed, in a fresh process (torch cannot run in a
+    # fork: OpenMP; and libtorch does not map under the sandbox's memory limit)
+    runtime = f"{__name__}:sandbox_setup"
+    decode_seconds = 1e-4  # a network on one core: 8.4 s per megapixel measured on a loaded 2-core machine, x12
     what = "learned (CompressAI family, single channel, one variable-rate model per family): learned:FAMILY, or " \
            "learned:MODEL"
     grey_only = True
