@@ -6,11 +6,13 @@ import pytest
 import tifffile
 
 import mzc
+from mzc.codecs.base import LibraryCodec
+from mzc.codecs.registry import providing
 from mzc.errors import MzcError
 from mzc.metrics import psnr
 from tests.conftest import real_file, write_tiff
 
-CODECS = ["j2k", "htj2k", "jxl", "avif", "sperr"]
+CODECS = [cls.id for cls in providing(LibraryCodec)]  # the classic library codecs, as registered
 
 
 def data_range_psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -18,14 +18,16 @@ from mzc.bounds.bound import Bound
 from mzc.bounds.quantizer import BinTable, greedy_bins, noise_bins
 from mzc.cli import cli
 from mzc.codecs import from_config
+from mzc.codecs.base import LibraryCodec
 from mzc.codecs.bounded import Bounded
 from mzc.codecs.noise import Noise
+from mzc.codecs.registry import providing
 from mzc.encoding.ratecontrol import prepared
 from mzc.errors import MzcError
 from mzc.stats import DataStats
 from tests.conftest import real_file, write_tiff
 
-CLASSIC = ("j2k", "htj2k", "jxl", "avif", "sperr")
+CLASSIC = tuple(cls.id for cls in providing(LibraryCodec))  # the classic library codecs, as registered
 FLUORESCENCE = ("nuclei2d_hoechst_u16.tif", "foci2d_h2ax_u16.tif", "multichannel_bbbc022_u16.tif")
 
 
