@@ -39,6 +39,10 @@ def who() -> tuple[str, int]:
     return sys.argv[0], os.getppid()
 
 
+def env_value(name: str) -> str | None:
+    return os.environ.get(name)
+
+
 def segfault():
     ctypes.string_at(0)
 
@@ -57,6 +61,16 @@ def test_a_fresh_process_loads_its_runtime_before_the_limit():
     assert run(who, runtime) == ("-c", os.getpid())  # a new interpreter (not a fork), our child
     with pytest.raises(SandboxError, match="memory limit of 64 MiB"):  # what a fork would have to do instead
         next(sandbox.imap(ballast_then_size, [((), TIGHT)], 1))
+
+
+def test_a_fresh_process_sees_the_environment_of_its_jobs(monkeypatch):
+    """Its set-up and its decoder read the environment ($MZC_MODELS): a process started before a change is
+    replaced, not reused."""
+    runtime = f"{HERE}:load_ballast"
+    monkeypatch.delenv("MZC_FRESH_TEST", raising=False)
+    assert run(env_value, runtime, args=("MZC_FRESH_TEST",)) is None
+    monkeypatch.setenv("MZC_FRESH_TEST", "models-here")
+    assert run(env_value, runtime, args=("MZC_FRESH_TEST",)) == "models-here"
 
 
 def test_a_crash_in_a_fresh_process_says_so_and_the_next_job_runs():
@@ -91,3 +105,11 @@ def test_learned_says_why_torch_did_not_load(monkeypatch, failure, message):
     monkeypatch.setattr(learned, "import_module", fail)
     with pytest.raises(MzcError, match=message):
         learned.require_torch()
+
+
+def test_an_allocation_failure_is_reported_as_memory_not_as_a_corrupt_chunk():
+    from mzc.io.decoding import failure
+    torch_says = RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+    assert failure(torch_says) == "out of memory decoding the chunk"
+    assert failure(MemoryError("std::bad_alloc")) == "out of memory decoding the chunk"
+    assert failure(ValueError("marker out of place")) == "corrupt chunk"

@@ -37,6 +37,7 @@ class Codec:
     native: ClassVar[bool] = True  # decode runs native code on the stream: readers run it in their sandbox
     runtime: ClassVar[str | None] = None  # `module:function` a sandbox for its decode runs first, in a fresh process
     decode_seconds: ClassVar[float | None] = None  # per element, when slower than the reader's deadline assumes
+    decode_bytes: ClassVar[int | None] = None  # memory per element, when more than the reader's limit assumes
 
 
     def __init__(self, **config):
@@ -92,6 +93,10 @@ class Codec:
     def decode_seconds_per_element(self) -> float | None:
         """A deadline for its decode, per element, where the reader's default (fast native decoders) is too short."""
         return self.decode_seconds
+
+    def decode_bytes_per_element(self) -> int | None:
+        """Memory its decode may map, per element, where the reader's default (native decoders) is too little."""
+        return self.decode_bytes
 
     def native_chunk(self, params: dict) -> bool:
         """Whether decoding this chunk runs native code (False: numpy only, e.g. a constant chunk's escape)."""

@@ -64,6 +64,9 @@ class Bounded(BoundWrapper, PerChunk, Codec):
     def decode_seconds_per_element(self) -> float | None:
         return self.base.decode_seconds_per_element()
 
+    def decode_bytes_per_element(self) -> int | None:
+        return self.base.decode_bytes_per_element()
+
     def for_chunk(self, axes: str, slices: tuple[slice, ...]) -> "Codec":
         c = channel_of(axes, slices) if self.bound.per_channel else 0
         return self if c == self.channel else Bounded(**dict(self._config, channel=c))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -84,9 +85,18 @@ def decode_chunk(config_packed: bytes, body: bytes, shape: tuple[int, ...], dtyp
     except (MzcError, KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - decoders raise many types; Rust panics derive from BaseException
-        raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
+        raise MzcError(f"{failure(exc)}: {type(exc).__name__}: {exc}") from None
     check_digest(codec, block, params, rule)
     return block
+
+
+OUT_OF_MEMORY = re.compile(r"can't allocate memory|cannot allocate memory|bad_alloc|out of memory", re.I)
+
+
+def failure(exc: BaseException) -> str:
+    """What a decoder's exception says happened: an allocation that failed (torch's RuntimeError, C++ bad_alloc)
+    is the memory limit's doing, not the file's; anything else is a corrupt chunk."""
+    return "out of memory decoding the chunk" if OUT_OF_MEMORY.search(str(exc)) else "corrupt chunk"
 
 
 def _whole(positions: list[np.ndarray], shape: tuple[int, ...]) -> bool:
@@ -105,14 +115,16 @@ def decode_chunk_at(config_packed: bytes, body: bytes, shape: tuple[int, ...], d
     except (MzcError, KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - as decode_chunk
-        raise MzcError(f"corrupt chunk: {type(exc).__name__}: {exc}") from None
+        raise MzcError(f"{failure(exc)}: {type(exc).__name__}: {exc}") from None
 
 
-def limits(shape: tuple[int, ...], seconds_per_element: float | None = None) -> sandbox.Limits:
+def limits(shape: tuple[int, ...], seconds_per_element: float | None = None,
+           bytes_per_element: int | None = None) -> sandbox.Limits:
     """How long and how much memory one chunk's decode may take: proportional to the chunk (and to its codec's
-    speed, where it says it is slower than native decoders), memory capped by the machine."""
+    needs, where it says they exceed native decoders'), memory capped by the machine."""
     n = math.prod(shape)
-    memory = min(MEMORY_BASE + MEMORY_PER_ELEMENT * n, psutil.virtual_memory().available + MEMORY_BASE)
+    per_element = max(MEMORY_PER_ELEMENT, bytes_per_element or 0)
+    memory = min(MEMORY_BASE + per_element * n, psutil.virtual_memory().available + MEMORY_BASE)
     return sandbox.Limits(DEADLINE_BASE_S + max(DEADLINE_PER_ELEMENT_S, seconds_per_element or 0.0) * n, memory)
 
 
@@ -126,12 +138,12 @@ def decode_many(fn: Callable, jobs: Iterable[tuple[int, tuple]], config_packed: 
         yield from _unsandboxed(fn, jobs, workers, raise_errors)
         return
     order: deque[int] = deque()
-    slowness = codec.decode_seconds_per_element()
+    needs = codec.decode_seconds_per_element(), codec.decode_bytes_per_element()
 
     def feed():
         for index, args in jobs:
             order.append(index)
-            yield args, (limits(args[2], slowness) if _native(codec, args[4]) else None)
+            yield args, (limits(args[2], *needs) if _native(codec, args[4]) else None)
 
     results = sandbox.imap(fn, feed(), workers, raise_errors=False, runtime=codec.sandbox_runtime())
     try:

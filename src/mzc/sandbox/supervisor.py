@@ -50,6 +50,11 @@ def _signal_name(status: int) -> str:
     return f"exit status {os.WEXITSTATUS(status)}"
 
 
+def environment(runtime: str | None) -> dict | None:
+    """What a fresh process was started with and keeps (a fork's is the parent's at that moment, not compared)."""
+    return dict(os.environ) if runtime is not None else None
+
+
 class Process:
     """One sandbox process and its connection: forked, or with a `runtime` (a codec's `module:function` set-up) a
     fresh interpreter that runs it first (fresh.py)."""
@@ -57,6 +62,7 @@ class Process:
     def __init__(self, siblings: list[Connection], runtime: str | None = None, threads: int = 1):
         ours, theirs = socket.socketpair()
         self.popen, self.runtime = None, runtime
+        self.env = environment(runtime)
         if runtime is not None:
             self.popen = fresh.spawn(theirs.fileno(), runtime, threads)
             pid = self.popen.pid
@@ -164,8 +170,13 @@ class Pool:
         self.owner, self.runtime = os.getpid(), runtime
         self.procs: list[Process] = []
 
-    def get(self, n: int, workers: int) -> list[Process]:
-        """n live processes (started or replaced as needed) of the `workers` a job stream may use."""
+    def get(self, n: int, workers: int, busy: set[int] = frozenset()) -> list[Process]:
+        """n live processes (started or replaced as needed) of the `workers` a job stream may use. An idle fresh
+        process started under another environment is replaced: it would not see e.g. a new $MZC_MODELS."""
+        env = environment(self.runtime)
+        for p in self.procs:
+            if p.alive and p.env != env and id(p) not in busy:
+                p.reap(kill=True)
         self.procs = [p for p in self.procs if p.alive]
         threads = max(1, (os.cpu_count() or 1) // max(1, workers))  # a fresh process's share of the cores
         while len(self.procs) < n:
@@ -287,7 +298,7 @@ def _dispatch(pool: Pool, pending: deque, workers: int) -> None:
     """Give idle processes the oldest jobs not yet started."""
     busy = {id(s.proc) for s in pending if s.proc is not None}
     waiting = sum(1 for s in pending if s.proc is None and not s.done and s.limits is not None)
-    idle = [p for p in pool.get(min(workers, len(busy) + waiting), workers) if id(p) not in busy]
+    idle = [p for p in pool.get(min(workers, len(busy) + waiting), workers, busy) if id(p) not in busy]
     for slot in pending:
         if not idle:
             return

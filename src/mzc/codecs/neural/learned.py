@@ -107,6 +107,7 @@ class Learned(Tunable, Prepared, Codec):
     # fork: OpenMP; and libtorch does not map under the sandbox's memory limit)
     runtime = f"{__name__}:sandbox_setup"
     decode_seconds = 1e-4  # a network on one core: 8.4 s per megapixel measured on a loaded 2-core machine, x12
+    decode_bytes = 1024  # model and activations: +615 MB mapped for a 1.2 MP plane on 2 threads (271 on one), x2
     what = "learned (CompressAI family, single channel, one variable-rate model per family): learned:FAMILY, or " \
            "learned:MODEL"
     grey_only = True
