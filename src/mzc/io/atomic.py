@@ -11,6 +11,7 @@ import stat
 import tempfile
 from typing import BinaryIO, Iterator
 
+from .. import lifeline
 from ..errors import MzcError
 
 
@@ -32,6 +33,7 @@ def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".mzc-", suffix=".part", dir=folder)
     os.close(fd)
+    lifeline.TEMP_FILES.add(tmp)  # a worker ended by a signal removes it (lifeline.py)
     try:
         with builtins.open(tmp, "w+b") as fh:
             yield fh
@@ -41,11 +43,14 @@ def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         refuse_special(path)
+        lifeline.check()  # a signal whose raise was swallowed (in a C callback) still stops the rename
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        lifeline.TEMP_FILES.discard(tmp)
 
 
 def refuse_special(path: str) -> None:

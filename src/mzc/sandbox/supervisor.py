@@ -67,10 +67,11 @@ class Process:
             self.popen = fresh.spawn(theirs.fileno(), runtime, threads)
             pid = self.popen.pid
         else:
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child never returns from serve()
                 ours.close()
-                serve(Connection(theirs.detach()), siblings)
+                serve(Connection(theirs.detach()), siblings, parent)
         theirs.close()
         self.pid, self.conn = pid, Connection(ours.detach())
         self.deadline: float | None = None

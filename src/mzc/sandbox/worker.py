@@ -72,18 +72,21 @@ def memory_limit(extra: int | None):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def _detach(siblings) -> None:
+def _detach(siblings, parent: int | None = None) -> None:
     """Forget the parent's other sandbox connections; ignore Ctrl-C (the parent handles it and ends us); die with
-    the parent (Linux prctl PR_SET_PDEATHSIG); dump no traceback on a crash."""
+    the parent (Linux prctl PR_SET_PDEATHSIG, and at once if it died before that); dump no traceback on a crash."""
     for conn in siblings:
         with contextlib.suppress(OSError):
             conn.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (lifeline.py) are not ours
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     faulthandler.disable()  # a crash here is the parent's to report, in one line, not a traceback dump
     with contextlib.suppress(Exception):  # best effort: libc or prctl may be missing
         import ctypes
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
 
 
 def run_job(fn, args, extra_memory: int | None, capture: Capture) -> tuple:
@@ -135,11 +138,11 @@ def send(conn, outcome: tuple) -> None:
         os.close(fd)
 
 
-def serve(conn, siblings) -> None:
+def serve(conn, siblings, parent: int | None = None) -> None:
     """The sandbox process's loop; it only ends by os._exit (parent gone, or a job that hit its memory limit)."""
     code = 0
     try:
-        _detach(siblings)
+        _detach(siblings, parent)
         capture = Capture()
         while True:
             try:
