@@ -152,7 +152,10 @@ def info(path: str) -> dict:
 
 def _chunk_facts(mz: MzcFile) -> dict:
     """What a codec says about its chunks' parameters (e.g. which chunks a restoration runs on), when it says any."""
-    summary = getattr(mz.codec, "chunk_summary", None)
+    try:
+        summary = getattr(mz.codec, "chunk_summary", None)
+    except MzcError:  # a codec this mzc lacks (a plug-in not installed): info still describes the file
+        return {}
     if summary is None:
         return {}
     return summary([mz.container.chunk_payload(i, mz._chunk_cap(i))[0] for i in range(mz.grid.n_chunks)])
