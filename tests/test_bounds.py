@@ -28,6 +28,16 @@ def test_bound_holds_on_random_blocks(data, stretch, error):
         assert np.array_equal(back[data == end], data[data == end])
 
 
+@pytest.mark.parametrize("value", [1, 200])
+def test_constant_block_keeps_its_value(value):
+    """A constant chunk is its own lowest and highest value: JPEG-LS NEAR moves it, the range-end map puts it back
+    (hypothesis found a 7 x 11 block of ones whose map marked pixels as both ends, which its decoder refused)."""
+    data = np.full((7, 11), value, np.uint8)
+    codec = NearLossless(max_error=1)
+    body, params = codec.encode(data)
+    assert np.array_equal(codec.decode(body, data.shape, data.dtype, params), data)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("error", [1, 4, 16])
 def test_bound_holds_at_dtype_limits(dtype, error):

@@ -60,8 +60,11 @@ def decode_indices(body, shape: tuple[int, ...], params: dict) -> np.ndarray:
 
 def encode_ends(block: np.ndarray, decoded: np.ndarray, lo: int, hi: int) -> bytes:
     """Where a coder that is not exact at the range's ends (JPEG-LS near-lossless) moved a pixel off lo or hi: a zstd
-    map (0 keep, 1 lo, 2 hi) that puts it back, so saturated pixels stay saturated. Empty when nothing moved."""
-    marks = np.where((block == lo) & (decoded != lo), 1, 0) + np.where((block == hi) & (decoded != hi), 2, 0)
+    map (0 keep, 1 lo, 2 hi) that puts it back, so saturated pixels stay saturated. Empty when nothing moved. A
+    constant chunk (lo == hi) marks its pixels 1 only: a pixel is never both."""
+    marks = np.where((block == lo) & (decoded != lo), 1, 0)
+    if hi != lo:
+        marks += np.where((block == hi) & (decoded != hi), 2, 0)
     if not marks.any():
         return b""
     return zstd_compress(marks.astype(np.uint8).tobytes(), 19)
