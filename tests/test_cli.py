@@ -155,6 +155,18 @@ def test_decode_roi_to_npy(sample, tmp_path):
     assert code == 1 and "--roi has 1 entries" in err
 
 
+def test_decode_refuses_an_output_suffix_it_cannot_write(sample, tmp_path):
+    run(["encode", str(sample)])
+    mzc_file = str(sample.with_suffix(".mzc"))
+    code, _, err = run(["decode", "-o", str(tmp_path / "r.png"), mzc_file])
+    assert code == 1 and err.startswith("mzc: error:") and "not .png" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.png").exists()
+    for name in ("r.ome.tif", "r.TIFF", "r"):  # the TIFF family, and a name without suffix, are TIFFs
+        code, _, err = run(["decode", "-o", str(tmp_path / name), mzc_file])
+        assert code == 0, err
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / name), tifffile.imread(sample))
+
+
 def test_click_runner_help_lists_commands():
     from mzc.cli import cli
     result = CliRunner().invoke(cli, ["--help"])

@@ -8,6 +8,19 @@ import click
 from .common import Outcome, each_input, progress_bar, stderr, threads, to_json
 from .outputs import Job, expand, plan
 
+OUTPUT_SUFFIXES = (".npy", ".zarr")  # besides the TIFF family's
+
+
+def unwritable_suffix(output: str | None) -> str | None:
+    """The suffix of an -o FILE that decode cannot write (r.png must not silently become a TIFF), else None."""
+    import tifffile
+    if output is None or output == "-" or os.path.isdir(output):
+        return None
+    name = os.path.basename(output.rstrip("/")).lower()
+    suffix = os.path.splitext(name)[1]
+    tiffs = tuple(f".{e}" for e in tifffile.TIFF.FILE_EXTENSIONS)
+    return None if not suffix or name.endswith(tiffs + OUTPUT_SUFFIXES) else suffix
+
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -36,6 +49,9 @@ def decode(inputs, output, to_stdout, force, keep, recursive, roi, scale, ngff, 
     from .. import api
     outcome = Outcome()
     inputs = expand(inputs, recursive, (".mzc",), outcome)
+    if (suffix := unwritable_suffix(None if to_stdout else output)) is not None:
+        outcome.error(f"-o {output}: decode writes TIFF (.tif, .tiff, .ome.tif ...), .npy or .zarr, not {suffix}")
+        outcome.exit()
     named_here = output is None or os.path.isdir(output)  # the output's name is derived from the input's
 
     def suffix_of(inp: str) -> str:
