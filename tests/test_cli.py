@@ -186,3 +186,66 @@ def test_in_process_with_click_runner(sample, tmp_path):
     assert result.exit_code == 0 and json.loads(result.stdout)["shape"] == list(tifffile.imread(sample).shape)
     result = runner.invoke(cli, ["info", str(tmp_path / "missing.mzc")])
     assert result.exit_code == 1
+
+
+def test_long_names_stay_on_one_line_with_their_rate(sample, tmp_path):
+    """A facility's log is parsed line by line: stderr that is a file must not wrap at 80 columns."""
+    long = tmp_path / ("acquisition_2026-12-07_plate07_well_B04_position_0001_channel_DAPI_" + "z" * 40 + ".tif")
+    shutil.copy(sample, long)
+    code, _, err = run(["encode", "-q", "20x", str(long)])
+    assert code == 0 and len(err.splitlines()) == 1 and "MB/s" in err and "PSNR" in err, err
+    code, _, err = run(["decode", "-o", str(tmp_path / "back.tif"), str(long.with_suffix(".mzc"))])
+    line = err.strip()
+    assert code == 0 and "\n" not in line and "MB/s" in line and "(256, 256)" in line, err
+
+
+def test_slow_rates_keep_their_digits():
+    from mzc.cli.common import rate_text
+    assert rate_text(10_000_000, 2.0) == ", 5.0 MB/s"
+    assert rate_text(960_000, 80.0) == ", 0.012 MB/s, 80.0 s"  # an inr fit: never "0.0 MB/s"
+    assert rate_text(0, 1.0) == "" and rate_text(5, 0.0) == ""
+
+
+def test_lossless_json_reports_psnr_null_not_a_string(sample):
+    code, out, err = run(["encode", "--json", str(sample)])
+    rep = json.loads(out)
+    assert code == 0 and rep["psnr_db"] is None and rep["psnr_dtype_db"] is None and rep["max_abs_error"] == 0
+    _, out, _ = run(["info", "--json", str(sample.with_suffix(".mzc"))])
+    assert json.loads(out)["report"]["psnr_db"] is None
+
+
+def test_verify_against_a_different_image_of_the_same_shape_fails(sample, tmp_path):
+    other = tmp_path / "other.tif"
+    tifffile.imwrite(other, np.roll(tifffile.imread(sample), 7, axis=0))  # same shape, same data range
+    run(["encode", "-q", "20x", "-o", str(tmp_path / "lossy.mzc"), str(sample)])
+    run(["encode", "-o", str(tmp_path / "exact.mzc"), str(sample)])
+    for name in ("lossy", "exact"):
+        code, out, err = run(["verify", "--json", "--against", str(other), str(tmp_path / f"{name}.mzc")])
+        assert code == 1 and not json.loads(out)["ok"] and "not its original" in err, (name, err)
+        code, _, err = run(["verify", "--against", str(sample), str(tmp_path / f"{name}.mzc")])
+        assert code == 0 and "OK" in err, (name, err)
+
+
+def test_eval_quiet_prints_nothing_but_keeps_its_exit_status(sample, tmp_path):
+    run(["encode", str(sample)])
+    code, out, err = run(["eval", "--quiet", str(sample), str(sample.with_suffix(".mzc"))])
+    assert code == 0 and err == "" and out == b""
+    other = tmp_path / "other.tif"
+    tifffile.imwrite(other, np.roll(tifffile.imread(sample), 40, axis=1))  # a "decoding" whose objects moved
+    code, out, err = run(["eval", "--quiet", "--min-f1", "0.9", str(sample), str(other)])
+    assert code == 1 and out == b"" and err.startswith("mzc: error: segmentation F1") and len(err.splitlines()) == 1
+
+
+def test_install_hints_name_the_install_the_user_has():
+    """A clone installed with -e gets its own folder in the hint, not PyPI's name (which is another package)."""
+    from importlib import metadata
+
+    from mzc.extras import install_hint
+    direct = json.loads(metadata.distribution("mzc").read_text("direct_url.json") or "{}")
+    hint = install_hint("learned")
+    if direct.get("url", "").startswith("file://"):
+        folder = direct["url"][len("file://"):]
+        assert hint.startswith("pip install ") and hint.endswith(f"'{folder}[learned]'")
+        assert ("-e " in hint) == bool(direct.get("dir_info", {}).get("editable"))
+    else:
+        assert hint == "pip install 'mzc[learned]'"

@@ -86,3 +86,12 @@ def test_golden_files_keep_their_metadata():
     with mzc.open(str(GOLDEN / "lossless_ome.mzc")) as mz:
         assert 'PhysicalSizeX="0.325"' in mz.metadata["description"]
     assert mzc.info(str(GOLDEN / "lossless_imagej.mzc"))["tiff_kind"] == "imagej"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("lossless")))
+def test_an_old_files_infinite_psnr_reads_as_null(name):
+    """Files written before reports used null for an exact decoding store the string "inf": readers see null."""
+    from mzc.format.container import REPORT, unpack_msg
+    with mzc.open(str(GOLDEN / f"{name}.mzc")) as mz:
+        assert unpack_msg(mz.container.ancillary(REPORT), "report")["psnr_db"] == "inf"  # as written then
+        assert mz.report["psnr_db"] is None and mz.report["psnr_dtype_db"] is None and mz.report["max_abs_error"] == 0

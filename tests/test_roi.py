@@ -62,8 +62,24 @@ def test_integer_index_drops_axis(encoded):
         np.testing.assert_array_equal(mz.read("1,0,:,:"), full[1, 0])
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bounds=st.tuples(*[slice_strategy(n) for n in SHAPE]), steps=st.tuples(*[st.integers(1, 5)] * len(SHAPE)),
+       which=st.sampled_from(["lossless", "j2k"]))
+def test_stepped_roi_equals_numpy_slicing(encoded, bounds, steps, which):
+    """`--roi 0:10,::2,...` is what numpy and the API's slicing give (it was refused while mz[::2] worked)."""
+    _, files = encoded
+    path, full = files[which]
+    bounds = [(a, min(b, n)) for (a, b), n in zip(bounds, SHAPE)]
+    with mzc.open(str(path)) as mz:
+        part = mz.read(",".join(f"{a}:{b}:{s}" for (a, b), s in zip(bounds, steps)))
+        want = full[tuple(slice(a, b, s) for (a, b), s in zip(bounds, steps))]
+        np.testing.assert_array_equal(part, want)
+        np.testing.assert_array_equal(part, mz[tuple(slice(a, b, s) for (a, b), s in zip(bounds, steps))])
+        np.testing.assert_array_equal(mz.read("1,::2,:,::3"), full[1, ::2, :, ::3])
+
+
 @pytest.mark.parametrize("roi", ["0:10,:,:", "0:4,:,:,:", "0:1,0:1,0:46,:", "2:1,:,:,:", "a:b,:,:,:",
-                                 "0:1:2,:,:,:", "5,:,:,:"])
+                                 "0:1:0,:,:,:", "0:3:-1,:,:,:", "0:3:x,:,:,:", "0:9:2,:,:,:", "5,:,:,:"])
 def test_bad_roi_rejected(encoded, roi):
     path, _ = encoded[1]["lossless"]
     with mzc.open(str(path)) as mz, pytest.raises(MzcError, match="--roi"):

@@ -16,7 +16,7 @@ import sys
 
 # lowest first; a module belongs to the first entry its dotted name starts with
 LAYERS = [
-    ("core", ("mzc.errors", "mzc._version", "mzc.pool", "mzc.names", "mzc.sandbox", "mzc.progress", "mzc.lifeline")),
+    ("core", ("mzc.errors", "mzc.extras", "mzc._version", "mzc.pool", "mzc.names", "mzc.sandbox", "mzc.progress", "mzc.lifeline")),
     ("format", ("mzc.format",)),
     ("core2", ("mzc.tiling", "mzc.stats", "mzc.metrics", "mzc.resample", "mzc.foreground", "mzc.targets")),
     ("bounds", ("mzc.bounds",)),

@@ -83,6 +83,33 @@ class Grid:
         return [self.index(co) for co in itertools.product(*ranges)]
 
 
+def split_steps(text: str) -> tuple[str, tuple[slice, ...]] | None:
+    """`0:100:2,:,::4` -> ("0:100,:,:", the steps to take from that region's block), or None without steps.
+
+    A stepped region is read as its unit-step hull and then stepped, as numpy indexing would (the API's slicing
+    does the same); only positive steps, so start:stop keep their meaning."""
+    parts = [p.strip() for p in text.split(",")]
+    unit, post = [], []
+    for part in parts:
+        bits = part.split(":")
+        if len(bits) == 3:
+            try:
+                step = int(bits[2]) if bits[2] else 1
+            except ValueError:
+                raise MzcError(f"--roi entry {part!r}: the step is not an integer") from None
+            if step < 1:
+                raise MzcError(f"--roi entry {part!r}: steps must be positive")
+            unit.append(f"{bits[0]}:{bits[1]}")
+            post.append(slice(None, None, step))
+        else:
+            unit.append(part)
+            if len(bits) == 2:
+                post.append(slice(None))
+    if all(s.step is None for s in post):
+        return None
+    return ",".join(unit), tuple(post)
+
+
 def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
     """Parse numpy slice syntax, one entry per axis; return unit-step slices and the axes that integers drop."""
     parts = [p.strip() for p in text.split(",")]
@@ -92,7 +119,7 @@ def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tup
             if ":" in part:
                 bits = part.split(":")
                 if len(bits) > 2:
-                    raise MzcError(f"--roi entry {part!r}: steps are not supported")
+                    raise MzcError(f"--roi entry {part!r}: steps are read by MzcFile.read (tiling.split_steps)")
                 entries.append(slice(int(bits[0]) if bits[0] else None, int(bits[1]) if bits[1] else None))
             else:
                 entries.append(int(part))

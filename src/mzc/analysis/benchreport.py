@@ -46,6 +46,13 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def cell(row: dict, key: str) -> str:
+    """One table cell; the PSNR of an exact decoding (JSON null) reads "exact", not "-" (not measured)."""
+    if key == "psnr_db" and row.get(key) is None and row.get("max_abs_error") == 0:
+        return "exact"
+    return _fmt(row.get(key))
+
+
 def eval_cells(row: dict, tasks: list[str]) -> list[str]:
     ev = row.get("eval", {})
     cells = []
@@ -97,7 +104,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 lines.append(f"| {r['codec']} | {r['target']} | not reached: {r['error']} |")
                 continue
             codec = r["codec"] + (f" ({r['chosen']})" if r.get("chosen") not in (None, r["codec"]) else "")
-            cells = [codec] + [_fmt(r.get(k)) for k, _ in COLUMNS[1:]] + eval_cells(r, tasks)
+            cells = [codec] + [cell(r, k) for k, _ in COLUMNS[1:]] + eval_cells(r, tasks)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

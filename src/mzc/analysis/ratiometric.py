@@ -75,7 +75,7 @@ class RatioAgreement:
         same = np.array_equal(x, y)
         r_xy = 1.0 if same else (float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0)
         db = psnr(mse, peak)
-        return {"pixels": int(x.size), "psnr_db": "inf" if np.isinf(db) else round(db, 3),
+        return {"pixels": int(x.size), "psnr_db": None if np.isinf(db) else round(db, 3),
                 "ssim": round(ssim_sum / x.size, 6) if not same else 1.0, "pearson_r": round(r_xy, 6),
                 "mean_ratio_ref": float(f"{x.mean():.6g}"), "mean_ratio_test": float(f"{y.mean():.6g}"),
                 "pixels_lost": lost}

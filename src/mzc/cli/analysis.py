@@ -53,7 +53,7 @@ def print_eval(result: dict) -> None:
 @click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=None,
               help="Decode workers (default and 0: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--quiet", is_flag=True, help="Print nothing on stderr but errors (--min-f1 still sets the exit status).")
 def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, min_f1, workers, as_json, quiet):
     """Does the analysis still agree? Compare ORIGINAL.tif with DECODED (.mzc, or a TIFF from any tool)."""
     from ..analysis.evaluate import evaluate as run_eval
@@ -74,7 +74,7 @@ def evaluate(original, decoded, tasks, channel, ratio_channels, segmenter, png, 
         raise MzcError(f"eval failed: {type(exc).__name__}: {exc}; set MZC_DEBUG=1 for a traceback") from None
     if as_json:
         click.echo(to_json(result))
-    else:
+    elif not quiet:
         print_eval(result)
     if min_f1 is not None and result["segmentation"]["f1"] < min_f1:
         raise MzcError(f"segmentation F1 agreement {result['segmentation']['f1']:.4f} is below --min-f1 {min_f1:g}")
@@ -97,7 +97,8 @@ def show_row(row: dict, as_json: bool, quiet: bool) -> None:
         return
     seg = row.get("eval", {}).get("segmentation", {})
     extra = f", F1 {seg['f1']:.4f}" if "f1" in seg else ""
-    stderr.print(f"{row['file']} {row['codec']} {row['target']}: {row['ratio']:.1f}x, {row['psnr_db']} dB, "
+    fidelity = "lossless" if row.get("max_abs_error") == 0 else f"{row['psnr_db']} dB"
+    stderr.print(f"{row['file']} {row['codec']} {row['target']}: {row['ratio']:.1f}x, {fidelity}, "
                  f"SSIM {row['ssim']}{extra}", markup=False, soft_wrap=True)
 
 
@@ -112,7 +113,7 @@ def show_row(row: dict, as_json: bool, quiet: bool) -> None:
 @click.option("--channels", "ratio_channels", default="0,1", show_default=True, metavar="A,B",
               help="eval ratiometric: numerator and denominator channels.")
 @click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
-              help="inr/hybrid: fit seconds per file.")
+              help="inr/hybrid: wall-clock seconds per encode of a file (as for mzc encode).")
 @click.option("-o", "--output", default="mzc-bench", show_default=True,
               help="Report folder: bench.md, bench.json, rd_psnr.png, rd_ssim.png.")
 @click.option("-T", "--threads", "workers", type=click.IntRange(0, 256), default=1, show_default=True,

@@ -16,7 +16,7 @@ from rich.table import Table
 from ..errors import MzcError
 from ..pool import default_workers
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a line per file, never cut at 80 columns
 
 
 class Outcome:
@@ -72,9 +72,17 @@ def summary_line(rep: dict) -> str:
         fidelity = f"PSNR {psnr:.2f} dB"
     else:
         fidelity = "not checked" if rep.get("checked") is False else "lossy"
-    seconds = rep.get("encode_seconds") or 0
-    speed = f", {rep['bytes_in'] / seconds / 1e6:.1f} MB/s" if seconds > 0 and rep.get("bytes_in") else ""
+    speed = rate_text(rep.get("bytes_in") or 0, rep.get("encode_seconds") or 0)
     return f"{rep.get('input')} -> {rep.get('output')}: {rep.get('ratio', 0):.2f}x, {fidelity}{speed}"
+
+
+def rate_text(nbytes: int, seconds: float) -> str:
+    """", 61.3 MB/s" for a line's end; a slow run (a neural fit) keeps two significant digits and says how long it
+    took (", 0.012 MB/s, 47.1 s"), so it never reads as 0.0 MB/s."""
+    if seconds <= 0 or nbytes <= 0:
+        return ""
+    rate = nbytes / seconds / 1e6
+    return f", {rate:.1f} MB/s" if rate >= 1 else f", {rate:.2g} MB/s, {seconds:.1f} s"
 
 
 def connect(address: str):
@@ -82,7 +90,8 @@ def connect(address: str):
     try:
         from distributed import Client
     except ImportError:
-        raise MzcError("--scheduler needs dask.distributed: pip install 'mzc[dask]'") from None
+        from ..extras import install_hint
+        raise MzcError(f"--scheduler needs dask.distributed: {install_hint('dask')}") from None
     try:
         return Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:

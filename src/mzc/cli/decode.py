@@ -1,11 +1,14 @@
 """`mzc decode`: .mzc files back to TIFF (with the original metadata and file suffix), .npy or OME-Zarr."""
 from __future__ import annotations
 
+import math
 import os
+import time
 
 import click
+import numpy as np
 
-from .common import Outcome, each_input, progress_bar, stderr, threads, to_json
+from .common import Outcome, each_input, progress_bar, rate_text, stderr, threads, to_json
 from .outputs import Job, expand, plan
 
 OUTPUT_SUFFIXES = (".npy", ".zarr")  # besides the TIFF family's
@@ -30,8 +33,8 @@ def unwritable_suffix(output: str | None) -> str | None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-k", "--keep", is_flag=True, help="Keep the inputs (always; accepted for gzip's habit).")
 @click.option("-r", "--recursive", is_flag=True, help="Decode the .mzc files in folders and their subfolders.")
-@click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456 "
-                            "(with --scale: over the scaled array).")
+@click.option("--roi", help="Region in numpy slice syntax over the stored axes, e.g. 0:10,:,100:356,200:456 or "
+                            "0:10,::2,::2 (positive steps; with --scale: over the scaled array).")
 @click.option("--scale", type=float, default=1.0, show_default=True,
               help="Render Y and X at this scale (e.g. 0.5 or 2); inr/hybrid evaluate their fields there.")
 @click.option("--ngff", type=click.Choice(["0.5", "0.4"]), default="0.5", show_default=True,
@@ -63,13 +66,18 @@ def decode(inputs, output, to_stdout, force, keep, recursive, roi, scale, ngff, 
 
     def one(job: Job) -> None:
         source = api.stdin_source() if job.input == "-" else job.input
+        start = time.perf_counter()
         with progress_bar(not quiet and stderr.is_terminal, f"decode {os.path.basename(job.input)}") as cb:
             result = api.decode(source, job.target, roi=roi, workers=threads(workers), scale=scale, ngff=ngff,
                                 progress=cb, allow_mismatch=allow_mismatch)
+        seconds = time.perf_counter() - start
+        bytes_out = math.prod(result["shape"]) * np.dtype(result["dtype"]).itemsize
+        result = dict(result, bytes_out=bytes_out, decode_seconds=round(seconds, 3))
         if as_json:
             click.echo(to_json(result))
-        elif not quiet:
-            stderr.print(f"{job.input} -> {result['output']} {tuple(result['shape'])}", markup=False)
+        elif not quiet:  # the rate is of the samples written: a --roi or --scale decode counts what it produced
+            stderr.print(f"{job.input} -> {result['output']} {tuple(result['shape'])}{rate_text(bytes_out, seconds)}",
+                         markup=False)
 
     each_input(jobs, outcome, one)
     outcome.exit()

@@ -89,7 +89,8 @@ def print_report(rep: dict, as_json: bool, quiet: bool, verbose: bool = False) -
 @click.option("--guide", metavar="segmentation",
               help="inr/hybrid: weight the fit toward segmented objects and their borders.")
 @click.option("--time-budget", "time_budget", type=click.FloatRange(min=0, min_open=True),
-              help="inr/hybrid: wall-clock seconds for fitting the whole file (default: a fixed number of steps).")
+              help="inr/hybrid: wall-clock seconds for the whole encode of a file; its fits stop early to keep to it "
+                   "(default: no limit, each fit runs its 2000 steps). A corrective re-encode takes more.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Code the chunks on a dask.distributed cluster, e.g. tcp://host:8786 (needs the [dask] extra); "
                    "files are written here, byte for byte as a local run.")

@@ -58,7 +58,8 @@ def verify(inputs, against, as_json, quiet):
             stderr.print(f"{inp}: {'OK' if rep['ok'] else 'FAILED'} ({rep['chunks_checked']} chunks)", markup=False)
             for k in VERIFY_FIELDS:
                 if k in rep:
-                    stderr.print(f"  {k}: {rep[k]}", markup=False)
+                    exact = k == "psnr_db" and rep[k] is None and rep.get("max_abs_error") == 0
+                    stderr.print(f"  {k}: {'inf (identical)' if exact else rep[k]}", markup=False)
         if not rep["ok"]:
             outcome.error(f"{inp}: {rep['errors'][0]}")
 

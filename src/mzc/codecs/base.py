@@ -169,6 +169,10 @@ class Budgeted:
     def with_budget(self, bpe: float, seconds_per_element: float | None = None):
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Load what the fits need (PyTorch) before a time budget is shared out, in the process the workers are
+        forked from: a wall-clock budget that one import per worker overruns by seconds is not a budget."""
+
     @classmethod
     def chunk_layout(cls, shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
         """Fields fit native 3-D volumes: default chunks span Z (up to 2^26 voxels), other axes as usual."""

@@ -126,7 +126,7 @@ class FileEncoder:
         return Facts(stats=self.stats, nbytes=vol.nbytes, n_elements=math.prod(vol.shape), n_chunks=grid.n_chunks,
                      chunk_elements=math.prod(grid.chunks), axes=vol.axes, dtype=vol.dtype,
                      sample=lambda idx: [(grid.slices(i), vol.block(grid.slices(i))) for i in idx],
-                     overhead=self.overhead_bytes, parallel=self.workers)
+                     overhead=self.overhead_bytes, parallel=self.workers, started=self.started)
 
     # -------------------------------------------------------------- header, overhead, report
     def header(self, codec: Codec, digests: bool = True) -> dict:

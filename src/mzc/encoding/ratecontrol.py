@@ -8,7 +8,8 @@ is corrected and the file coded again, at most twice. A target still missed is a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -23,6 +24,8 @@ from ..targets import trial as measure_trial
 from .plan import BASE_AND_RESIDUAL, EXACT, MAX_ERROR, WITHIN_NOISE, Plan, clamped_error
 
 MAX_ATTEMPTS = 3
+FIT_SHARE = 0.85  # of a time budget's seconds left when coding starts: the fits; the rest checks and writes the file
+MIN_FIT_SHARE = 0.25  # of the budget, the least the fits get when the scan and search took more than planned
 BASE_SEARCH_STEPS = 7  # golden-section steps over a base codec's knob: the bracket shrinks to 3% of its width
 
 
@@ -40,6 +43,7 @@ class Facts:
     overhead: Callable[[Codec], int] = lambda codec: 0  # container bytes besides the chunk bodies
     parallel: int = 1  # chunks fitted at once (a time budget is shared over them)
     data_range: float | None = None  # PSNR's peak (default: the stats' range)
+    started: float = field(default_factory=time.perf_counter)  # when the encode began (a time budget counts from it)
 
     @property
     def peak(self) -> float:
@@ -133,8 +137,11 @@ class RateControl:
         """A codec that meets a byte budget inside each chunk: bytes per element from the ratio, time per element."""
         codec, facts = self.plan.codec, self.facts
         seconds = None
-        if self.plan.request.time_budget:
-            seconds = self.plan.request.time_budget * min(facts.parallel, facts.n_chunks) / facts.n_elements
+        if self.plan.request.time_budget:  # wall-clock seconds for the whole encode, of which the fits get what is left
+            codec.warm_up()
+            left = self.plan.request.time_budget - (time.perf_counter() - facts.started)
+            fits = max(left * FIT_SHARE, MIN_FIT_SHARE * self.plan.request.time_budget)
+            seconds = fits * min(facts.parallel, facts.n_chunks) / facts.n_elements
         return bound_codec(codec.with_budget(self.body_total(codec) * self.scale / facts.n_elements, seconds))
 
     def smallest_base(self) -> Codec:
@@ -175,7 +182,7 @@ class RateControl:
             tolerance = getattr(codec, "ratio_tolerance", RATIO_TOLERANCE) if codec is not None else RATIO_TOLERANCE
             return abs(report["ratio"] / target.value - 1) <= tolerance
         value = report["psnr_db"]
-        return value is None or value == "inf" or value >= target.value
+        return value is None or value >= target.value  # None: identical to the original
 
     def correct(self, report: dict, attempt: int) -> None:
         """Adjust for the next attempt after `report` missed the target; the last miss is an error."""

@@ -14,6 +14,7 @@ import numpy as np
 
 HEADER_KEYS = ("shape", "dtype", "axes", "codec", "codec_config", "data_range", "bound", "noise")
 SIZE_KEYS = ("bytes_in", "bytes_out", "ratio", "bpp")
+INFINITE_DB_KEYS = ("psnr_db", "psnr_dtype_db")
 
 
 def without_bytes(value):
@@ -48,4 +49,5 @@ def expand(stored: dict, header: dict, file_size: int) -> dict:
         raw = n * dtype.itemsize
         derived.update(bytes_in=raw, bytes_out=file_size, ratio=round(raw / file_size, 4),
                        bpp=round(file_size * 8 / n, 6))
-    return {**derived, **stored}
+    legacy = {k: None for k in INFINITE_DB_KEYS if stored.get(k) == "inf"}  # files before null meant "identical"
+    return {**derived, **stored, **legacy}

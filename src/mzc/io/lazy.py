@@ -111,7 +111,8 @@ def to_dask(reader, scale: float = 1.0):
         import dask.array as da
         from dask.base import tokenize
     except ImportError:
-        raise MzcError("lazy arrays need dask: pip install 'mzc[dask]'") from None
+        from ..extras import install_hint
+        raise MzcError(f"lazy arrays need dask: {install_hint('dask')}") from None
     if reader.path is None:
         raise MzcError("a lazy array needs a file path (this reader was opened from a stream)")
     scale = check_scale(scale)

@@ -86,7 +86,8 @@ def write(mz, target: str, workers: int = 1, version: str = "0.5") -> dict:
         from ome_zarr.format import FormatV04, FormatV05
         from ome_zarr.writer import write_multiscale
     except ImportError as exc:
-        raise MzcError(f"OME-Zarr output needs the [zarr] extra ({exc.name} is missing): pip install 'mzc[zarr]'") \
+        from ..extras import install_hint
+        raise MzcError(f"OME-Zarr output needs the [zarr] extra ({exc.name} is missing): {install_hint('zarr')}") \
             from None
 
     fmt = {"0.5": FormatV05, "0.4": FormatV04}.get(version)

@@ -15,7 +15,7 @@ from ..format.container import REPORT, Reader, pack_msg, unpack_msg
 from ..format.report import expand
 from ..pool import useful_workers
 from ..resample import check_scale, sample_positions, scaled_length
-from ..tiling import Grid, normalise_region, parse_roi, spatial_axes
+from ..tiling import Grid, normalise_region, parse_roi, spatial_axes, split_steps
 from . import lazy
 from .decoding import DIGEST, DigestRule, decode_chunk, decode_chunk_at, decode_many
 from .decoding import codec_of as _codec
@@ -179,6 +179,9 @@ class MzcFile:
         evaluate only the samples asked for, others decode the chunks and resample linearly.
         """
         scale = check_scale(scale)
+        if isinstance(roi, str) and (stepped := split_steps(roi)) is not None:
+            unit, steps = stepped
+            return np.ascontiguousarray(self.read(unit, workers, scale)[steps])
         if scale != 1.0 or isinstance(self.codec, RegionDecoder):
             return self._read_sampled(roi, workers, scale)
         if roi is None:

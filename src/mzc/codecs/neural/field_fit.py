@@ -94,9 +94,17 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise MzcError("encoding with the inr codec needs PyTorch: pip install 'mzc[learned]' "
+        from ...extras import install_hint
+        raise MzcError(f"encoding with the inr codec needs PyTorch: {install_hint('learned')} "
                        "(decoding needs numpy only)") from None
     return torch
+
+
+def warm_up() -> None:
+    """Import PyTorch and the part of it Adam loads on first use (torch._dynamo: ~2 s), so that fits forked after
+    this pay neither inside their time budget."""
+    _torch()
+    import torch._dynamo  # noqa: F401
 
 
 def interp_matrix(torch, positions: np.ndarray, n_nodes: int, cell: float):

@@ -53,6 +53,10 @@ class Hybrid(Budgeted, RegionDecoder, Codec):
         check_guide(request.guide)
         return cls(guide=request.guide)
 
+    def warm_up(self) -> None:
+        from .field_fit import warm_up
+        warm_up()
+
     def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Hybrid":
         inr = self.field.with_budget(bpe, seconds_per_element)
         return Hybrid(base=J2K.id, base_share=self.base_share, **inr.config_items())

@@ -92,6 +92,10 @@ class Inr(Budgeted, RegionDecoder, Codec):
     def reproducible(self) -> bool:
         return self.net != "siren"  # sin() rounds differently across CPUs: +-1 grey level (spec section 6.3)
 
+    def warm_up(self) -> None:
+        from .field_fit import warm_up
+        warm_up()
+
     def with_budget(self, bpe: float, seconds_per_element: float | None = None) -> "Inr":
         config = dict(self._config, bpe=float(bpe))
         if seconds_per_element:

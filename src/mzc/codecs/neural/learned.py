@@ -38,7 +38,8 @@ def require_torch() -> None:
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in ("torch", "compressai"):
             raise MzcError(f"PyTorch or CompressAI could not be loaded: {exc}") from None
-        raise MzcError("learned models need PyTorch and CompressAI: pip install 'mzc[learned]'") from None
+        from ...extras import install_hint
+        raise MzcError(f"learned models need PyTorch and CompressAI: {install_hint('learned')}") from None
     except (ImportError, OSError, MemoryError) as exc:  # installed, but a library did not load (memory, a bad .so)
         text = f"{type(exc).__name__}: {exc}"
         short = "out of memory" if isinstance(exc, MemoryError) or OUT_OF_MEMORY.search(text) else "an error"
