@@ -55,7 +55,10 @@ def test_no_codec_id_outside_its_module_and_the_registry():
                ("mzc.bounds.bound", "noise"),  # the bound kind (spec 6.4)
                ("mzc.codecs.nearlossless", "lossless"),  # its back-end label in chunk parameters (spec 6)
                ("mzc.codecs.bounded", "noise"), ("mzc.integrations.zarr_codec", "noise"),  # the option name
-               ("mzc.cli.common", "lossless")}  # the one-line report's fidelity word (max error 0), any codec
+               ("mzc.cli.common", "lossless"), ("mzc.cli.analysis", "lossless"),  # the one-line report's
+               ("mzc.cli.batchlog", "lossless"),  # fidelity word and the log's mode word (max error 0), any codec
+               ("mzc.cli.resume", "noise"), ("mzc.cli.resume", "lossless"),  # encode's option names
+               ("mzc.codecs.neural.field_fit", "learned")}  # the pip extra's name (extras.py)
     src = ROOT / "src"
     found = []
     for path in (src / "mzc").rglob("*.py"):

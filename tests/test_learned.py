@@ -24,6 +24,7 @@ from mzc.codecs.neural.learned import Learned
 from mzc.codecs.neural.modelfile import net_from, read
 from mzc.codecs.neural.zoo import sha256_file
 from mzc.errors import MzcError
+from mzc.extras import install_hint
 from mzc.metrics import psnr
 
 from .conftest import real_file
@@ -355,7 +356,7 @@ def test_cli_learned_round_trip_and_missing_torch_message(nuclei_path, tmp_path)
     run = subprocess.run([sys.executable, "-m", "mzc", "decode", str(out), "-o", str(tmp_path / "c.tif")],
                          capture_output=True, text=True, env=env)
     assert run.returncode == 1 and run.stderr.strip() == (
-        "mzc: error: " + str(out) + ": learned models need PyTorch and CompressAI: pip install 'mzc[learned]'")
+        "mzc: error: " + str(out) + ": learned models need PyTorch and CompressAI: " + install_hint("learned"))
     assert not (tmp_path / "c.tif").exists()
 
 

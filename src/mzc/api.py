@@ -203,7 +203,10 @@ def verify(path: str, against: str | None = None, progress=None) -> dict:
     from .stats import scan
     with open(path) as mz:
         checked, errors = mz.verify(progress)
-        result = {"input": path, "ok": not errors, "chunks_checked": checked, "errors": errors}
+        # damaged: the file itself failed (a record, a chunk); with `against`, an intact file can still fail to be
+        # that image's encoding
+        result = {"input": path, "ok": not errors, "chunks_checked": checked, "errors": errors,
+                  "damaged": bool(errors)}
         if against is None or errors:
             return result
         vol = open_tiff(against)

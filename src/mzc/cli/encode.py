@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import time
 
 import click
 
 from ..errors import MzcError
+from ..io.atomic import make_durable
 from ..names import TIFF_SUFFIXES
 from ..pool import PARALLEL_MIN_BYTES, pmap
+from .batchlog import BatchLog
 from .common import (
     LazyHelpOption,
     Outcome,
@@ -21,6 +24,7 @@ from .common import (
     to_json,
 )
 from .outputs import Job, expand, plan
+from .resume import DONE, REDO, judge
 
 REPORT_ROWS = ("codec", "shape", "dtype", "axes", "bytes_in", "bytes_out", "ratio", "bpp", "psnr_db", "psnr_dtype_db",
                "ssim", "max_abs_error", "pearson_r", "encode_seconds", "target", "checked")
@@ -97,35 +101,126 @@ def print_report(rep: dict, as_json: bool, quiet: bool, verbose: bool = False) -
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report per file on stdout.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the full report table per file (default: one line).")
 @click.option("--quiet", is_flag=True, help="No report or progress on stderr.")
+@click.option("--log", "log_path", metavar="FILE",
+              help="Append one JSON line per input (input, output, status, sizes, ratio, mode, sha256 of both "
+                   "files, seconds, input removed) to FILE, for a facility's records.")
 def encode(inputs, output, to_stdout, force, keep, remove, recursive, workers, codec, quality, max_error, noise,
-           noise_model, effort, lossless, chunk, no_check, guide, time_budget, scheduler, as_json, verbose, quiet):
-    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin, or a folder with -r)."""
-    from .. import api
+           noise_model, effort, lossless, chunk, no_check, guide, time_budget, scheduler, as_json, verbose, quiet,
+           log_path):
+    """Compress TIFF stacks into .mzc files (INPUT may be - for stdin, or a folder with -r). Rerun after an
+    interruption, a batch finishes: an existing output that verifies against its input counts as done."""
     if keep and remove:
         raise MzcError("-k/--keep and --rm contradict each other")
     outcome = Outcome()
     options = dict(codec=codec, quality=quality, max_error=max_error, noise=noise, noise_model=noise_model,
                    effort=effort, lossless=lossless, chunks=parse_chunks(chunk), check=not no_check, guide=guide,
                    time_budget=time_budget)
+    log = BatchLog(log_path)
     client = connect_or_exit(scheduler, outcome)
     inputs = expand(inputs, recursive, TIFF_SUFFIXES, outcome)
-    jobs = plan(inputs, output, to_stdout, lambda _: ".mzc", force, outcome)
+    jobs = plan(inputs, output, to_stdout, lambda _: ".mzc", force, outcome, resume=not to_stdout)
     if jobs is None:
         outcome.exit()
-    n_workers, show = threads(workers), (as_json, quiet, verbose)
-    if client is None and n_workers > 1 and len(jobs) > 1 and not to_stdout and all(
+    run = Batch(options, remove, threads(workers), (as_json, quiet, verbose), log, outcome, client)
+    jobs = run.resumed(jobs)  # outputs an earlier run wrote: done, redone or kept, before any new work
+    if client is None and run.workers > 1 and len(jobs) > 1 and not to_stdout and all(
             job.input != "-" and os.path.getsize(job.input) < PARALLEL_MIN_BYTES for job in jobs):
-        encode_small_files(jobs, remove, n_workers, options, show, outcome)
-        outcome.exit()
-
-    def one(job: Job) -> None:
-        source = api.stdin_source() if job.input == "-" else job.input
-        with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(job.input)}") as cb:
-            rep = api.encode(source, job.target, workers=n_workers, progress=cb, client=client, **options)
-        finish_encoded(job.input, job.target, rep, remove, show)
-
-    each_input(jobs, outcome, one)
+        run.small_files(jobs)
+    else:
+        each_input(jobs, outcome, run.logged(run.encode_one))
+    log.close()
     outcome.exit()
+
+
+class Batch:
+    """One `mzc encode` run over its planned jobs: coding, --rm, the report lines and the --log records."""
+
+    def __init__(self, options: dict, remove: bool, workers: int, show: tuple[bool, bool, bool], log: BatchLog,
+                 outcome: Outcome, client=None):
+        self.options, self.remove, self.workers, self.show = options, remove, workers, show
+        self.log, self.outcome, self.client = log, outcome, client
+
+    def logged(self, handle):
+        """`handle(job)`, with a failure recorded in the log before each_input reports it."""
+        def run(job: Job) -> None:
+            started = time.perf_counter()
+            try:
+                handle(job)
+            except Exception as exc:
+                self.log.record(job.input, job.target, "failed", started, error=str(exc) or type(exc).__name__)
+                raise
+        return run
+
+    def encode_one(self, job: Job) -> None:
+        from .. import api
+        started = time.perf_counter()
+        source = api.stdin_source() if job.input == "-" else job.input
+        quiet = self.show[1]
+        with progress_bar(not quiet and stderr.is_terminal, f"encode {os.path.basename(job.input)}") as cb:
+            rep = api.encode(source, job.target, workers=self.workers, progress=cb, client=self.client,
+                             **self.options)
+        self.finish(job, rep, started)
+
+    def finish(self, job: Job, rep: dict, started: float, status: str = "encoded") -> None:
+        """--rm (only after the output verifies and is on disk), the log record, the report."""
+        from .. import api
+        digest = self.log.input_digest(job.input)
+        removed = False
+        if self.remove and job.input != "-" and isinstance(job.target, str):
+            if status == "encoded":
+                result = api.verify(job.target)
+                if not result["ok"]:
+                    raise MzcError(f"{job.target}: verification failed, input kept: {result['errors'][0]}")
+            make_durable(job.target)  # the output and its directory entry are on disk before the input goes
+            os.unlink(job.input)
+            removed = True
+        self.log.record(job.input, job.target, status, started, rep, removed, input_sha256=digest)
+        if status == "done":
+            if not (self.show[0] or self.show[1]):
+                stderr.print(f"{job.input} -> {job.target}: done before (verified against its input"
+                             f"{'; input removed' if removed else ''})", markup=False)
+            elif self.show[0]:
+                click.echo(to_json(dict(rep, output=job.target, status="done", input_removed=removed)))
+            return
+        print_report(rep, *self.show)
+
+    def resumed(self, jobs: list[Job]) -> list[Job]:
+        """Judge each existing output (resume.py); return the jobs still to code."""
+        todo = []
+        for job in jobs:
+            if not job.existing:
+                todo.append(job)
+                continue
+
+            def check(job: Job = job) -> None:
+                started = time.perf_counter()
+                verdict = judge(job.input, job.target, self.options)
+                if verdict.kind == DONE:
+                    from .. import api
+                    rep = dict(api.info(job.target).get("report") or {}, input=job.input, output=job.target)
+                    self.finish(job, rep, started, status="done")
+                elif verdict.kind == REDO:
+                    self.outcome.warn(f"{job.target} is replaced: {verdict.reason}")
+                    todo.append(job)
+                else:
+                    self.outcome.warn(f"{job.target} already exists; not overwritten (use -f): {verdict.reason}")
+                    self.log.record(job.input, job.target, "skipped", started, note=verdict.reason)
+
+            each_input([job], self.outcome, self.logged(check))
+        return todo
+
+    def small_files(self, jobs: list[Job]) -> None:
+        """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core).
+        The outputs were planned for the whole run, so no two workers ever write one file."""
+        results = pmap(encode_file_job, ((job.input, job.target, self.options) for job in jobs),
+                       min(self.workers, len(jobs)))
+        for job, (rep, error, seconds) in zip(jobs, results):
+            def report_one(job: Job, rep=rep, error=error, seconds=seconds) -> None:
+                if error is not None:
+                    raise MzcError(error)
+                self.finish(job, rep, time.perf_counter() - seconds)  # the log's seconds: the worker's
+
+            each_input([job], self.outcome, self.logged(report_one))
 
 
 def connect_or_exit(scheduler: str | None, outcome: Outcome):
@@ -139,34 +234,11 @@ def connect_or_exit(scheduler: str | None, outcome: Outcome):
         outcome.exit()
 
 
-def finish_encoded(inp: str, target, rep: dict, remove: bool, show: tuple[bool, bool, bool]) -> None:
-    """--rm (only after the output verifies) and the report."""
-    from .. import api
-    if remove and inp != "-" and isinstance(target, str):
-        result = api.verify(target)
-        if not result["ok"]:
-            raise MzcError(f"{target}: verification failed, input kept: {result['errors'][0]}")
-        os.unlink(inp)
-    print_report(rep, *show)
-
-
-def encode_small_files(jobs: list[Job], remove, workers, options, show, outcome) -> None:
-    """Many small files: one per worker process (a file below the chunk-parallel threshold would use one core).
-    The outputs were planned for the whole run, so no two workers ever write one file."""
-    results = pmap(encode_file_job, ((job.input, job.target, options) for job in jobs), min(workers, len(jobs)))
-    for job, (rep, error) in zip(jobs, results):
-        def report_one(job: Job, rep=rep, error=error) -> None:
-            if error is not None:
-                raise MzcError(error)
-            finish_encoded(job.input, job.target, rep, remove, show)
-
-        each_input([job], outcome, report_one)
-
-
-def encode_file_job(inp: str, target: str, options: dict) -> tuple[dict | None, str | None]:
+def encode_file_job(inp: str, target: str, options: dict) -> tuple[dict | None, str | None, float]:
     """Worker process: encode one file; an error comes back as its one-line message."""
     from .. import api
+    started = time.perf_counter()
     try:
-        return api.encode(inp, target, workers=1, **options), None
+        return api.encode(inp, target, workers=1, **options), None, time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 - reported by the parent as mzc: error: ...
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, time.perf_counter() - started

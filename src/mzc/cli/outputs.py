@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from ..errors import MzcError
+from ..io.atomic import remove_stale_temps
 from ..names import default_output
 from .common import Outcome, refuse_terminal
 
@@ -33,6 +34,7 @@ class Input:
 class Job:
     input: str
     target: str | BinaryIO  # a path, or sys.stdout.buffer
+    existing: bool = False  # the output is there already: a resumed batch checks it instead of coding (resume.py)
 
 
 def expand(inputs, recursive: bool, suffixes: tuple[str, ...], outcome: Outcome) -> list[Input]:
@@ -45,7 +47,10 @@ def expand(inputs, recursive: bool, suffixes: tuple[str, ...], outcome: Outcome)
         elif not recursive:
             outcome.warn(f"{inp} is a directory -- ignored (use -r)")
         else:
-            for folder, dirs, files in os.walk(inp):
+            def unreadable(exc: OSError, root=inp) -> None:  # os.walk skips what it cannot list: here it is an error
+                outcome.error(f"{exc.filename or root}: {exc.strerror or exc} (folder not read)")
+
+            for folder, dirs, files in os.walk(inp, onerror=unreadable):
                 dirs.sort()
                 sub = os.path.relpath(folder, inp)
                 out += [Input(os.path.join(folder, f), "" if sub == "." else sub, True)
@@ -85,38 +90,45 @@ def target_path(inp: Input, output: str | None, suffix: str, many: bool) -> str:
 
 
 def plan(inputs: list[Input], output: str | None, to_stdout: bool, suffix_of: Callable[[str], str], force: bool,
-         outcome: Outcome) -> list[Job] | None:
-    """One job per input that is to be done (an existing output without -f is a warning and no job). Errors of one
-    input are that input's; a clash between inputs (one output for two, an output that is another input) refuses
-    the whole run before anything is written: returns None."""
+         outcome: Outcome, resume: bool = False) -> list[Job] | None:
+    """One job per input that is to be done (an existing output without -f is a warning and no job; with `resume`,
+    a job marked `existing` whose output the caller checks). Errors of one input are that input's; a clash between
+    inputs (one output for two, an output that is another input) refuses the whole run before anything is written:
+    returns None. Temp files that killed runs of this host left in the output folders are removed."""
     many = len(inputs) > 1 or any(i.walked for i in inputs)
     if to_stdout and len(inputs) > 1:
         outcome.error(f"-c writes one stream: {len(inputs)} inputs given (concatenated outputs would not read back "
                       "as one file); give one input, or -o FOLDER")
         return None
-    planned: list[tuple[Input, str | BinaryIO, bool]] = []
+    planned: list[tuple[Input, str | BinaryIO, bool | None]] = []
     for inp in inputs:
         try:
-            planned.append(plan_one(inp, output, to_stdout, suffix_of, force, many, outcome))
+            planned.append(plan_one(inp, output, to_stdout, suffix_of, force, many, outcome, resume))
         except Exception as exc:  # noqa: BLE001 - reported as that input's one line, the others go on
             outcome.fail(inp.path, exc)
     if not clashes_refused(planned, inputs, outcome):
         return None
-    jobs = []
+    jobs, folders = [], set()
     for inp, target, todo in planned:
-        if todo:
+        if todo is not False:
             if isinstance(target, str) and inp.subdir:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-            jobs.append(Job(inp.path, target))
+            if isinstance(target, str):
+                folders.add(os.path.dirname(os.path.abspath(target)))
+            jobs.append(Job(inp.path, target, existing=todo is None))
+    for folder in sorted(folders):
+        remove_stale_temps(folder)
     return jobs
 
 
-def plan_one(inp: Input, output, to_stdout: bool, suffix_of, force: bool, many: bool, outcome: Outcome):
+def plan_one(inp: Input, output, to_stdout: bool, suffix_of, force: bool, many: bool, outcome: Outcome,
+             resume: bool = False):
+    """(input, target, True: to do | False: skipped | None: the output exists, to be checked by a resumed batch)."""
     if to_stdout or (inp.path == "-" and output is None):
         refuse_terminal()
         return inp, sys.stdout.buffer, True
-    if inp.path != "-" and not os.path.isfile(inp.path):
-        raise MzcError("no such file")
+    if inp.path != "-":
+        check_readable(inp.path)
     target = target_path(inp, output, suffix_of(inp.path), many)
     if target == "-":
         refuse_terminal()
@@ -125,9 +137,25 @@ def plan_one(inp: Input, output, to_stdout: bool, suffix_of, force: bool, many: 
     if inp.path != "-" and os.path.exists(target) and os.path.samefile(inp.path, target):
         raise MzcError(f"output {target} is the input file; choose another -o")
     if os.path.exists(target) and not force:
+        if resume and inp.path != "-":
+            return inp, target, None
         outcome.warn(f"{target} already exists; not overwritten (use -f)")
         return inp, target, False
     return inp, target, True
+
+
+def check_readable(path: str) -> None:
+    """The input is a regular file this user may read: "no such file" only when there is none."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MzcError("no such file") from None
+    except OSError as exc:
+        raise MzcError(f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise MzcError(f"not a regular file (a {kind_of(mode)})")
+    if not os.access(path, os.R_OK):
+        raise MzcError("cannot read: Permission denied")
 
 
 def same_key(path: str) -> str:
