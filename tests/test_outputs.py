@@ -91,3 +91,24 @@ def test_an_output_that_is_another_input_is_refused(tmp_path):
     assert code == 1 and "another input" in err, err
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.mzc"), kept)
     assert not (tmp_path / "b.mzc.mzc").exists()
+
+
+def test_an_unwritable_output_folder_is_named_in_the_error(tmp_path, monkeypatch):
+    """`-o ro/b.mzc` in a folder the user cannot write named the input only ("a.tif: Permission denied")."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from mzc.cli import cli
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, np.arange(64 * 64, dtype=np.uint16).reshape(64, 64))
+    (tmp_path / "ro").mkdir()
+
+    def refused(*args, **kwargs):  # what a read-only folder does to a user without override rights (CI runs as root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    result = CliRunner().invoke(cli, ["encode", str(src), "-o", str(tmp_path / "ro" / "b.mzc")])
+    assert result.exit_code == 1
+    assert f"cannot write {tmp_path / 'ro' / 'b.mzc'}: Permission denied" in result.output
+    assert src.exists() and not list((tmp_path / "ro").iterdir())

@@ -56,7 +56,9 @@ def architectures() -> list[str]:
 def train(data_dirs, arch, lmbda, lambda_range, output, resume, init, n, m, metric, iterations, patch, batch, lr,
           warmup, sixteen, bf16, device, save_every, threads, quiet):
     """Train a single-channel learned model on the TIFFs under DATA_DIRS (never on your evaluation data)."""
+    from ..codecs.neural.corpus_files import tiff_paths
     from ..codecs.neural.learned import require_torch
+    tiff_paths(data_dirs)  # a wrong folder is said at once, before torch loads
     require_torch()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -35,7 +35,10 @@ def atomic_output(path: str | BinaryIO) -> Iterator[BinaryIO]:
         return
     refuse_special(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix()}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix()}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=folder)
+    except OSError as exc:  # a read-only or missing folder: the error is the output's, not the input's
+        raise MzcError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     lifeline.TEMP_FILES.add(tmp)  # a worker ended by a signal removes it (lifeline.py)
     try:

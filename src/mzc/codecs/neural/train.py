@@ -15,7 +15,6 @@ Resuming continues the optimizer, schedule and history; a run accumulates its CP
 """
 from __future__ import annotations
 
-import glob
 import math
 import os
 import queue
@@ -28,6 +27,7 @@ import tifffile
 import torch
 
 from ...errors import MzcError
+from .corpus_files import tiff_paths
 from .modelfile import FORMAT, atomic_save, build_model, is_variable_rate, lineage, read
 
 VALIDATION_CROPS = 8
@@ -74,19 +74,6 @@ class Corpus:
     sixteen: np.ndarray  # bool per plane: from a 16-bit file
     files: list[str]
     validation: list[np.ndarray]  # held-out 16-bit planes
-
-
-def tiff_paths(folders) -> list[str]:
-    paths = []
-    for folder in folders:
-        if not os.path.isdir(folder):
-            raise MzcError(f"{folder}: no such folder")
-        found = sorted(p for ext in ("tif", "tiff") for p in glob.glob(os.path.join(folder, "**", f"*.{ext}"),
-                                                                       recursive=True))
-        if not found:
-            raise MzcError(f"{folder}: no .tif/.tiff files to train on")
-        paths += found
-    return paths
 
 
 def file_planes(path: str) -> tuple[list[np.ndarray], bool]:
