@@ -9,6 +9,8 @@ import pytest
 from mzc.cli import cli
 from tests.conftest import ROOT
 
+COMMANDS = cli.all_commands
+
 MAN = (ROOT / "man" / "mzc.1").read_text()
 README = (ROOT / "README.md").read_text()
 SECTIONS = {"ENCODE OPTIONS": "encode", "DECODE OPTIONS": "decode", "TRAIN": "train", "EVAL": "eval",
@@ -16,7 +18,7 @@ SECTIONS = {"ENCODE OPTIONS": "encode", "DECODE OPTIONS": "decode", "TRAIN": "tr
 
 
 def options(command: str) -> set[str]:
-    cmd = cli.commands[command]
+    cmd = COMMANDS[command]
     return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")} | {"-h", "--help"}
 
 
@@ -45,17 +47,17 @@ def item_heads(text: str) -> set[str]:
     return {o for h in heads for o in man_options(h)}
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands))
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_cli_option_is_in_the_man_page(command):
     named = man_options(MAN)
-    missing = [p.opts for p in cli.commands[command].params if p.opts[0].startswith("-")
+    missing = [p.opts for p in COMMANDS[command].params if p.opts[0].startswith("-")
                and not named & {*p.opts, *p.secondary_opts}]  # -o documents --output
     assert not missing, f"mzc {command} has options the man page never names: {missing}"
 
 
 @pytest.mark.parametrize("command", sorted(synopsis()))
 def test_the_synopsis_names_only_real_options(command):
-    assert command in cli.commands, f"the man page's synopsis has `mzc {command}`, which the CLI lacks"
+    assert command in COMMANDS, f"the man page's synopsis has `mzc {command}`, which the CLI lacks"
     extra = man_options(synopsis()[command]) - options(command)
     assert not extra, f"the synopsis of mzc {command} names options it does not have: {sorted(extra)}"
 
@@ -70,7 +72,7 @@ def readme_commands() -> list[tuple[str, str]]:
     """(verb, rest of the line) of every `mzc VERB ...` in README's code, up to a pipe, comment or closing backtick."""
     found = []
     for m in re.finditer(r"(?<![\w./-])mzc (\w+)([^`|#\n]*)", README):
-        if m.group(1) in cli.commands:
+        if m.group(1) in COMMANDS:
             found.append((m.group(1), m.group(2)))
     return found
 

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 error, 2 warning (some inputs skipped); a run ended by a sig
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -14,22 +15,37 @@ import click
 from .._version import __version__
 from ..errors import MzcError
 from ..lifeline import Terminated, terminate_on_signals
-from .analysis import bench, evaluate
 from .common import stderr
-from .decode import decode
-from .encode import encode
-from .inspection import info, models, recover, verify
-from .train import train
+
+# name -> (module, function): a command's module (and numpy, tifffile, the codecs) is imported only when that command
+# runs or its help is shown, so `mzc --version` loads none of them
+COMMANDS = {"encode": ("encode", "encode"), "decode": ("decode", "decode"), "info": ("inspection", "info"),
+            "verify": ("inspection", "verify"), "eval": ("analysis", "evaluate"), "bench": ("analysis", "bench"),
+            "recover": ("inspection", "recover"), "train": ("train", "train"), "models": ("inspection", "models")}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name: str):
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+    @property
+    def all_commands(self) -> dict:
+        """Every subcommand by name, imported (for tests and documentation checks)."""
+        return {name: self.get_command(None, name) for name in COMMANDS}
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mzc")
 def cli():
     """mzc: gzip for microscopy. Compress TIFF stacks to .mzc and back, and measure what changed."""
-
-
-for command in (encode, decode, info, verify, evaluate, bench, recover, train, models):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,10 +11,8 @@ from typing import Callable, Iterable
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import MzcError
-from ..pool import default_workers
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a line per file, never cut at 80 columns
 
@@ -60,6 +58,7 @@ def each_input(inputs: Iterable, outcome: Outcome, handle: Callable) -> None:
 
 def threads(value: int | None) -> int:
     """-T N: N worker processes; 0 or absent: all cores (zstd's -T0)."""
+    from ..pool import default_workers  # (concurrent.futures and psutil: not for `mzc info`)
     return value or default_workers()
 
 
@@ -133,6 +132,7 @@ def to_json(obj) -> str:
 
 
 def print_table(title: str, rows: Iterable[tuple[str, object]], console: Console = stderr) -> None:
+    from rich.table import Table
     table = Table(title=title, show_header=False, box=None)
     for key, value in rows:
         table.add_row(key, str(value))

@@ -6,7 +6,6 @@ import os
 import time
 
 import click
-import numpy as np
 
 from .common import Outcome, each_input, progress_bar, rate_text, stderr, threads, to_json
 from .outputs import Job, expand, plan
@@ -71,6 +70,7 @@ def decode(inputs, output, to_stdout, force, keep, recursive, roi, scale, ngff, 
             result = api.decode(source, job.target, roi=roi, workers=threads(workers), scale=scale, ngff=ngff,
                                 progress=cb, allow_mismatch=allow_mismatch)
         seconds = time.perf_counter() - start
+        import numpy as np
         bytes_out = math.prod(result["shape"]) * np.dtype(result["dtype"]).itemsize
         result = dict(result, bytes_out=bytes_out, decode_seconds=round(seconds, 3))
         if as_json:
