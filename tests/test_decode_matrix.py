@@ -28,7 +28,7 @@ SHAPE = (96, 128)  # small enough for a fast matrix, large enough for every code
 RATIO = "8x"
 MAX_ERROR = 4
 K = 1.0
-TIME_BUDGET = "1.5"  # wall seconds of a Budgeted codec's (inr, hybrid) encode, fits included: a short, safe setting
+TIME_BUDGET = "1.0"  # wall seconds of a Budgeted codec's (inr, hybrid) encode, fits included: a short, safe setting
 MIN_PSNR_DB = 25.0  # "sensible" for a lossy codec at RATIO on this image (measured: 29-47 dB)
 
 

@@ -169,6 +169,9 @@ class Budgeted:
     def with_budget(self, bpe: float, seconds_per_element: float | None = None):
         raise NotImplementedError
 
+    def check_budget(self, bpe: float, chunk_elements: int) -> None:
+        """Refuse a byte budget no chunk can be coded in, before anything slow (loading torch) is done for it."""
+
     def warm_up(self) -> None:
         """Load what the fits need (PyTorch) before a time budget is shared out, in the process the workers are
         forked from: a wall-clock budget that one import per worker overruns by seconds is not a budget."""

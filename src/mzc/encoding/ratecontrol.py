@@ -136,13 +136,15 @@ class RateControl:
     def budgeted(self) -> Codec:
         """A codec that meets a byte budget inside each chunk: bytes per element from the ratio, time per element."""
         codec, facts = self.plan.codec, self.facts
+        bpe = self.body_total(codec) * self.scale / facts.n_elements
+        codec.check_budget(bpe, facts.chunk_elements)
         seconds = None
         if self.plan.request.time_budget:  # wall-clock seconds for the whole encode, of which the fits get what is left
             codec.warm_up()
             left = self.plan.request.time_budget - (time.perf_counter() - facts.started)
             fits = max(left * FIT_SHARE, MIN_FIT_SHARE * self.plan.request.time_budget)
             seconds = fits * min(facts.parallel, facts.n_chunks) / facts.n_elements
-        return bound_codec(codec.with_budget(self.body_total(codec) * self.scale / facts.n_elements, seconds))
+        return bound_codec(codec.with_budget(bpe, seconds))
 
     def smallest_base(self) -> Codec:
         """The base quality that makes the smallest bounded file, measured on sample chunks: every rate point of a

@@ -54,6 +54,12 @@ def chunk_bounds(block: np.ndarray) -> tuple[float, float]:
     return lo, max(hi - lo, 1.0)
 
 
+def check_share(budget: float, pixels: int) -> None:
+    if budget < MIN_BODY_BYTES:
+        raise MzcError(f"the ratio is too high for a chunk of {pixels} pixels: its share is {budget:.0f} bytes, a "
+                       f"field needs at least {MIN_BODY_BYTES} (use larger chunks or a lower ratio)")
+
+
 @register
 class Inr(Budgeted, RegionDecoder, Codec):
     id = "inr"
@@ -92,6 +98,9 @@ class Inr(Budgeted, RegionDecoder, Codec):
     def reproducible(self) -> bool:
         return self.net != "siren"  # sin() rounds differently across CPUs: +-1 grey level (spec section 6.3)
 
+    def check_budget(self, bpe: float, chunk_elements: int) -> None:
+        check_share(bpe * chunk_elements, chunk_elements)
+
     def warm_up(self) -> None:
         from .field_fit import warm_up
         warm_up()
@@ -122,10 +131,7 @@ class Inr(Budgeted, RegionDecoder, Codec):
         from .field_fit import FitOptions, fit
         if self.bpe is None:
             raise MzcError("inr codec: no byte budget (give -q Nx)")
-        if budget < MIN_BODY_BYTES:
-            raise MzcError(f"the ratio is too high for a chunk of {values.size} pixels: its share is "
-                           f"{budget:.0f} bytes, a field needs at least {MIN_BODY_BYTES} (use larger chunks or a "
-                           f"lower ratio)")
+        check_share(budget, values.size)
         u = (values - np.float32(lo)) / np.float32(span)
         w = None
         if self.guide is not None and weights_of is not None:
