@@ -140,10 +140,10 @@ def decode_many(fn: Callable, jobs: Iterable[tuple[int, tuple]], config_packed: 
     order: deque[int] = deque()
     needs = codec.decode_seconds_per_element(), codec.decode_bytes_per_element()
 
-    def feed():
-        for index, args in jobs:
+    def feed():  # a chunk of mzc's own code runs here with one worker; with more, in the sandbox's processes, so
+        for index, args in jobs:  # that a default (context-coded) file decodes on every core
             order.append(index)
-            yield args, (limits(args[2], *needs) if _native(codec, args[4]) else None)
+            yield args, (limits(args[2], *needs) if workers > 1 or _native(codec, args[4]) else None)
 
     results = sandbox.imap(fn, feed(), workers, raise_errors=False, runtime=codec.sandbox_runtime())
     try:
