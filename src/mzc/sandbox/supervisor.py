@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator
 
 from ..errors import MzcError
-from . import fresh
+from .fresh import START_TIMEOUT_S, spawn
 from .worker import serve
 
 
@@ -64,7 +64,7 @@ class Process:
         self.popen, self.runtime = None, runtime
         self.env = environment(runtime)
         if runtime is not None:
-            self.popen = fresh.spawn(theirs.fileno(), runtime, threads)
+            self.popen = spawn(theirs.fileno(), runtime, threads)
             pid = self.popen.pid
         else:
             parent = os.getpid()
@@ -82,7 +82,7 @@ class Process:
         if self.ready:
             return
         try:
-            head = self.conn.recv() if self.conn.poll(fresh.START_TIMEOUT_S) else ("failed", "timeout", "")
+            head = self.conn.recv() if self.conn.poll(START_TIMEOUT_S) else ("failed", "timeout", "")
         except (EOFError, OSError):
             head = ("failed", "crash", "")
         if head[0] == "ready":
@@ -94,7 +94,7 @@ class Process:
             raise MzcError(message)
         what = f"the sandbox for this decoder ({self.runtime})"
         if kind == "timeout":
-            raise SandboxError(f"{what} did not start within {fresh.START_TIMEOUT_S:.0f} s (killed)")
+            raise SandboxError(f"{what} did not start within {START_TIMEOUT_S:.0f} s (killed)")
         if kind == "crash":
             raise SandboxError(f"{what} died while starting ({how})")
         raise SandboxError(f"{what} could not start: {kind}: {message}")
