@@ -8,23 +8,18 @@ finished, and reruns add to the same file.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import time
 
 from ..errors import MzcError
 
-HASH_BLOCK = 1 << 22
-
 
 def file_sha256(path: str) -> str | None:
+    """The file's sha256 (the model zoo's helper), None when it cannot be read: a log line is still written."""
+    from ..codecs.neural.zoo import sha256_file
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(HASH_BLOCK):
-                digest.update(block)
-        return digest.hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
